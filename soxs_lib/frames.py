@@ -1,0 +1,152 @@
+"""From what the user gives (a SOF, a folder, a list of files) to a checked,
+ordered set of raw darks and optional calibrations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+from pathlib import Path
+
+from . import keywords as kw
+from .errors import DataNotFound, InputError
+from .rawio import RawImage, read_header
+
+FITS_SUFFIXES = (".fits", ".fit", ".fts")
+
+
+def parse_sof(sof: Path) -> list[tuple[Path, str | None]]:
+    """``path TAG [GROUP]`` lines; ``#`` comments; relative paths are taken
+    relative to the SOF's folder."""
+    sof = Path(sof)
+    try:
+        text = sof.read_text()
+    except UnicodeDecodeError:
+        raise InputError(f"{sof}: is not a text SOF file") from None
+    except OSError as exc:
+        raise InputError(f"{sof}: cannot be read ({exc.strerror})") from None
+    entries, seen = [], {}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        words = line.split()
+        if len(words) not in (2, 3) or (len(words) == 3 and
+                                        words[2].upper() not in ("RAW", "CALIB")):
+            raise InputError(f"{sof}, line {lineno}: expected '<file> <TAG>', got {line!r}")
+        path, tag = Path(words[0]), words[1]
+        if tag not in kw.KNOWN_TAGS:
+            raise InputError(f"{sof}, line {lineno}: unknown tag {tag!r} for {words[0]} "
+                             f"(soxs_mdark takes {', '.join(kw.KNOWN_TAGS)})")
+        if not path.is_absolute():
+            path = sof.parent / path
+        key = path.resolve()
+        if key in seen:
+            raise InputError(f"{sof}, line {lineno}: {words[0]} is listed twice "
+                             f"(first on line {seen[key]})")
+        seen[key] = lineno
+        entries.append((path, tag))
+    if not entries:
+        raise DataNotFound(f"{sof}: the SOF lists no frames")
+    return entries
+
+
+def collect_inputs(inputs: list[str]) -> list[tuple[Path, str | None]]:
+    """One SOF, one folder of FITS files, or a list of FITS files."""
+    if not inputs:
+        raise DataNotFound("no input frames given")
+    if len(inputs) == 1:
+        p = Path(inputs[0])
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.suffix.lower() in FITS_SUFFIXES)
+            if not files:
+                raise DataNotFound(f"{p}: the folder holds no FITS files")
+            return [(f, None) for f in files]
+        if p.suffix.lower() not in FITS_SUFFIXES:
+            if not p.exists():
+                raise DataNotFound(f"{p}: SOF file not found")
+            return parse_sof(p)
+    return [(Path(f), None) for f in inputs]
+
+
+@dataclass
+class FrameSet:
+    arm: str
+    raws: list[RawImage]
+    bias: Path | None = None
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> RawImage:
+        return self.raws[0]
+
+    @property
+    def exptime(self) -> float:
+        return float(self.first.header[kw.EXPTIME])
+
+
+def _describe(values: dict[str, list[str]]) -> str:
+    return "; ".join(f"{v!s}: {', '.join(names)}" for v, names in values.items())
+
+
+def check_raw(img: RawImage) -> None:
+    h, name = img.header, img.path
+    if kw.PRO_CATG in h:
+        raise InputError(f"{name}: is a product ({kw.PRO_CATG} = {h[kw.PRO_CATG]!r}), "
+                         "not a raw frame")
+    missing = [k for k in kw.REQUIRED if k not in h]
+    if missing:
+        raise InputError(f"{name}: missing header keyword(s) {', '.join(missing)}")
+    if str(h[kw.DPR_TYPE]).strip().upper() != kw.DARK_DPR_TYPE:
+        raise InputError(f"{name}: is not a dark ({kw.DPR_TYPE} = {h[kw.DPR_TYPE]!r})")
+    arm = str(h[kw.SEQ_ARM]).strip().upper()
+    if arm not in kw.ARMS:
+        raise InputError(f"{name}: unknown arm {kw.SEQ_ARM} = {h[kw.SEQ_ARM]!r}")
+    if img.tag is not None and img.tag != kw.raw_tag(arm):
+        raise InputError(f"{name}: tagged {img.tag} but {kw.SEQ_ARM} = {arm!r}")
+    try:
+        exptime = float(h[kw.EXPTIME])
+    except (TypeError, ValueError):
+        exptime = math.nan
+    if not math.isfinite(exptime) or exptime < 0:
+        raise InputError(f"{name}: invalid {kw.EXPTIME} = {h[kw.EXPTIME]!r}")
+
+
+def load_frameset(entries: list[tuple[Path, str | None]]) -> FrameSet:
+    """Open, classify and check every frame; refuse a set that cannot make
+    one master dark, naming the files and keywords at fault."""
+    raws, biases = [], []
+    for path, tag in entries:
+        if tag is None and read_header(path)[0].get(kw.PRO_CATG) == kw.BIAS_TAG:
+            tag = kw.BIAS_TAG
+        if tag == kw.BIAS_TAG:
+            read_header(path)  # exists, readable, FITS
+            biases.append(Path(path))
+            continue
+        img = RawImage(path, tag)
+        check_raw(img)
+        raws.append(img)
+    if len(biases) > 1:
+        raise InputError("more than one MASTER_BIAS_VIS given: "
+                         + ", ".join(str(b) for b in biases))
+    if len(raws) < kw.MIN_FRAMES:
+        names = ", ".join(str(r.path) for r in raws) or "none"
+        raise DataNotFound(f"soxs_mdark needs at least {kw.MIN_FRAMES} raw darks of one "
+                           f"arm; got {len(raws)} ({names})")
+    for key, meaning in kw.MUST_AGREE:
+        groups: dict[str, list[str]] = {}
+        for r in raws:
+            groups.setdefault(str(r.header.get(key, "(absent)")), []).append(r.path.name)
+        if len(groups) > 1:
+            raise InputError(f"mixed {meaning} ({key}) in the set: {_describe(groups)}")
+    shapes: dict[str, list[str]] = {}
+    for r in raws:
+        shapes.setdefault(f"{r.shape[1]}x{r.shape[0]}", []).append(r.path.name)
+    if len(shapes) > 1:
+        raise InputError(f"mixed image size (NAXIS1xNAXIS2) in the set: {_describe(shapes)}")
+    # frame order in the SOF must not matter: sort by time, then name
+    raws.sort(key=lambda r: (float(r.header[kw.MJD_OBS]), r.path.name))
+    arm = str(raws[0].header[kw.SEQ_ARM]).strip().upper()
+    bias = biases[0] if biases else None
+    if bias is not None and arm != "VIS":
+        raise InputError(f"{bias}: MASTER_BIAS_VIS given for {arm} darks")
+    return FrameSet(arm=arm, raws=raws, bias=bias)

@@ -1,0 +1,69 @@
+"""Tags, header keywords and product names: each fact declared once."""
+
+ARMS = ("NIR", "VIS")
+MIN_FRAMES = 3
+
+# frame tags (SOF) --------------------------------------------------------
+def raw_tag(arm: str) -> str:
+    return f"DARK_{arm}"
+
+
+def product_tag(arm: str) -> str:
+    return f"DARK_{arm}"
+
+
+RAW_TAGS = tuple(raw_tag(a) for a in ARMS)
+BIAS_TAG = "MASTER_BIAS_VIS"
+CALIB_TAGS = (BIAS_TAG,)
+KNOWN_TAGS = RAW_TAGS + CALIB_TAGS
+
+# raw header keywords -----------------------------------------------------
+INSTRUME = "INSTRUME"
+EXPTIME = "EXPTIME"
+MJD_OBS = "MJD-OBS"
+DATE_OBS = "DATE-OBS"
+DPR_CATG = "ESO DPR CATG"
+DPR_TYPE = "ESO DPR TYPE"
+DPR_TECH = "ESO DPR TECH"
+SEQ_ARM = "ESO SEQ ARM"
+READ_CURID = "ESO DET READ CURID"
+READ_CURNAME = "ESO DET READ CURNAME"
+BINX = "ESO DET BINX"
+BINY = "ESO DET BINY"
+GAIN = "ESO DET OUT1 GAIN"      # ADU per electron
+CONAD = "ESO DET OUT1 CONAD"    # electrons per ADU
+ARCFILE = "ARCFILE"
+PRO_CATG = "ESO PRO CATG"
+
+DARK_DPR_TYPE = "DARK"
+# keywords every raw dark must carry
+REQUIRED = (INSTRUME, EXPTIME, DPR_CATG, DPR_TYPE, DPR_TECH, SEQ_ARM,
+            READ_CURID, READ_CURNAME, BINX, BINY, MJD_OBS, DATE_OBS)
+# keywords whose values must agree across the set (name, what it means)
+MUST_AGREE = (
+    (SEQ_ARM, "arm"),
+    (INSTRUME, "instrument"),
+    (EXPTIME, "exposure time"),
+    (READ_CURID, "readout mode"),
+    (READ_CURNAME, "readout mode name"),
+    (BINX, "binning"),
+    (BINY, "binning"),
+    (CONAD, "conversion factor"),
+)
+
+# product keywords --------------------------------------------------------
+PRO_TYPE = "ESO PRO TYPE"
+PRO_TECH = "ESO PRO TECH"
+PRO_TYPE_VALUE = "REDUCED"
+PRO_TECH_VALUE = "IMAGE"
+EXT_FLUX, EXT_QUAL, EXT_ERR = "FLUX", "QUAL", "ERR"
+BUNIT = "electron"
+
+# what a product inherits from the first raw frame (ESO DFS convention)
+INHERIT_PLAIN = ("ORIGIN", "TELESCOP", "INSTRUME", "OBJECT", "RA", "DEC",
+                 "EQUINOX", "RADESYS", "DATE-OBS", "MJD-OBS", "UTC", "LST",
+                 "PI-COI", "OBSERVER", "EXPTIME")
+INHERIT_EXCLUDE_PREFIXES = ("ESO DPR ", "ESO DRS ", "ESO QC ", "ESO PRO ")
+
+WORKSPACE_PRODUCTS = "products"
+WORKSPACE_QC = "qc"

@@ -1,0 +1,119 @@
+"""The recipe parameters, each declared once.
+
+The command line (``--name=value``), the settings file (``soxs_mdark`` or
+soxspipe's ``soxs-mdark`` section), the PyEsoRex parameters
+(``soxs.soxs_mdark.<name>``, alias ``<name>``), the man page and the product's
+``ESO PRO REC1 PARAMi`` keywords are all generated from ``PARAMETERS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+
+from .errors import SettingsError
+
+RECIPE = "soxs_mdark"
+CONTEXT = f"soxs.{RECIPE}"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type
+    default: float | int
+    min: float | int
+    max: float | int
+    description: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{CONTEXT}.{self.name}"
+
+    @property
+    def soxspipe_key(self) -> str:
+        return self.name.replace("_", "-")
+
+    def coerce(self, value, source: str = "parameter"):
+        """Return ``value`` as this parameter's type, or raise SettingsError
+        naming the parameter, the value and what was expected."""
+        where = f"{source} '{self.name}'"
+        if isinstance(value, bool) or value is None:
+            raise SettingsError(f"{where}: {value!r} is not a {self.type.__name__}")
+        if isinstance(value, str):
+            try:
+                value = float(value) if self.type is float else int(value, 10)
+            except ValueError:
+                raise SettingsError(
+                    f"{where}: {value!r} is not a {self.type.__name__}") from None
+        if self.type is int:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, int):
+                raise SettingsError(f"{where}: {value!r} is not an integer")
+        else:
+            if not isinstance(value, (int, float)):
+                raise SettingsError(f"{where}: {value!r} is not a number")
+            value = float(value)
+            if not math.isfinite(value):
+                raise SettingsError(f"{where}: {value!r} is not a finite number")
+        if not self.min <= value <= self.max:
+            raise SettingsError(
+                f"{where}: {value!r} is outside the allowed range "
+                f"[{self.min}, {self.max}]")
+        return value
+
+
+PARAMETERS: tuple[Param, ...] = (
+    Param("frame_clipping_sigma", float, 3.0, 1.0, 100.0,
+          "Number of sigma (robust sigma of the frame) from the median frame flux "
+          "beyond which a pixel is marked rogue in that frame; a rogue sample is "
+          "rejected when it is also an outlier of its own pixel stack at this sigma"),
+    Param("frame_clipping_iterations", int, 3, 1, 50,
+          "Number of sigma-clipping iterations for each frame's median level and "
+          "robust sigma"),
+    Param("stacked_clipping_sigma", float, 5.0, 1.0, 100.0,
+          "Number of sigma (robust sigma of the pixel stack) from the median pixel "
+          "flux beyond which a sample is excluded from the stack"),
+    Param("stacked_clipping_iterations", int, 5, 1, 50,
+          "Maximum number of sigma-clipping iterations on each pixel stack"),
+    Param("hot_pixel_sigma", float, 5.0, 1.0, 1000.0,
+          "Number of sigma (robust sigma of the master) above the master's median "
+          "beyond which a pixel is flagged hot (QUAL bit 1)"),
+    Param("chunk_mbytes", int, 48, 4, 4096,
+          "Memory budget in MB of one block of the pixel stack; results do not "
+          "depend on it"),
+    Param("nthreads", int, 0, 0, 256,
+          "Threads for the stacking; 0 uses OMP_NUM_THREADS if set, else all cores; "
+          "results do not depend on it"),
+)
+
+BY_NAME = {p.name: p for p in PARAMETERS}
+
+
+def defaults() -> dict:
+    return {p.name: p.default for p in PARAMETERS}
+
+
+def lookup(key: str, source: str = "parameter") -> Param:
+    """Find a parameter by name, soxspipe key or full name."""
+    name = key.strip()
+    if name.startswith(CONTEXT + "."):
+        name = name[len(CONTEXT) + 1:]
+    name = name.replace("-", "_")
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        known = ", ".join(p.name for p in PARAMETERS)
+        raise SettingsError(
+            f"{source}: unknown parameter '{key}' (known: {known})") from None
+
+
+def resolve(*layers: dict, source: str = "parameter") -> dict:
+    """Merge parameter layers (later wins) over the defaults, validating each."""
+    values = defaults()
+    for layer in layers:
+        for key, value in layer.items():
+            par = lookup(key, source)
+            values[par.name] = par.coerce(value, source)
+    return values

@@ -1,0 +1,179 @@
+"""Synthetic raw SOXS darks with a known truth, for ``make run``, the tests
+and the benchmarks.
+
+Each frame is: Poisson(true dark signal) + Gaussian read noise + cosmic rays,
+converted to ADU with the arm's gain; VIS frames add a bias level (varying
+from frame to frame) that also fills the pre/overscan columns; NIR frames are
+float32 like the detector's, VIS frames unsigned 16-bit with saturation.
+The true dark signal is a uniform dark current with a small pixel-to-pixel
+non-uniformity plus hot pixels whose excess spans faint to saturated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.time import Time, TimeDelta
+
+from . import keywords as kw
+from .fitsutil import put
+from .detector import detector
+
+SHAPES = {"NIR": (2048, 2048), "VIS": (4096, 908)}   # (NAXIS2, NAXIS1), unbinned
+BAD_VALUE = 128                                       # X-Shooter static BPM: bad pixel
+
+
+@dataclass
+class Truth:
+    arm: str
+    exptime: float
+    gain: float
+    ron: float                 # e-
+    dark: np.ndarray           # true dark signal of the science region, e-
+    hot: np.ndarray            # bool: pixel has injected excess dark current
+    excess: np.ndarray         # injected excess, e- (0 where not hot)
+    cosmics: list              # per frame: flat indices (science region) hit
+    bias_adu: list             # per frame bias level, ADU (VIS)
+    saturated: np.ndarray      # bool: true signal saturates every frame
+    paths: list
+
+    @property
+    def single_frame_noise(self) -> np.ndarray:
+        return np.sqrt(self.ron ** 2 + self.dark)
+
+
+def _hot_positions(rng, shape, fraction, pattern):
+    if pattern is not None:
+        with fits.open(pattern) as hdul:
+            bpm = np.asarray(hdul[0].data) == BAD_VALUE
+        reps = (-(-shape[0] // bpm.shape[0]), -(-shape[1] // bpm.shape[1]))
+        return np.tile(bpm, reps)[: shape[0], : shape[1]].copy()
+    hot = rng.random(shape) < fraction
+    # clusters and a partial hot column, as real detectors have
+    for _ in range(max(1, int(shape[0] * shape[1] * fraction / 400))):
+        r, c = rng.integers(2, shape[0] - 3), rng.integers(2, shape[1] - 3)
+        hot[r - 1:r + 2, c - 1:c + 2] = True
+    c = rng.integers(0, shape[1])
+    r = rng.integers(0, shape[0] // 2)
+    hot[r:r + shape[0] // 3, c] = True
+    return hot
+
+
+def simulate_darks(outdir, arm: str = "NIR", nframes: int = 5, exptime: float = 300.0,
+                   dark_rate: float | None = None, ron: float | None = None,
+                   hot_fraction: float = 0.002, cosmics_per_frame: int = 400,
+                   bias_level: float = 1000.0, binning: int = 1, seed: int = 1,
+                   pattern=None, start: str = "2026-01-11T08:29:24",
+                   dtype=None, readout=None, write_sof: bool = True) -> Truth:
+    """Write ``nframes`` raw darks to ``outdir`` (and ``mdark.sof`` beside
+    them); return the truth."""
+    rng = np.random.default_rng(seed)
+    det = detector(arm)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    binx = biny = binning if arm == "VIS" else 1
+    shape = (SHAPES[arm][0] // biny, SHAPES[arm][1] // binx)
+    r0, r1, c0, c1 = det.science_region(binx, biny)
+    sci = (r1 - r0, c1 - c0)
+    gain = det.gain
+    ron = det.ron if ron is None else ron
+    if dark_rate is None:
+        dark_rate = 0.005 if arm == "NIR" else 0.0001
+    level = dark_rate * exptime * binx * biny
+    dark = np.clip(level * (1 + 0.05 * rng.standard_normal(sci)), 0, None)
+    hot = _hot_positions(rng, sci, hot_fraction, pattern)
+    noise1 = np.sqrt(ron ** 2 + level)
+    # excess log-uniform from 0.5 to 3000 single-frame sigmas: faint to saturated
+    excess = np.zeros(sci)
+    excess[hot] = noise1 * np.exp(rng.uniform(np.log(0.5), np.log(3000), hot.sum()))
+    dark = dark + excess
+    full_well = (det.saturation - (bias_level if det.bias_from_overscan else 0)) * gain
+    saturated = dark >= full_well * 1.05
+    if dtype is None:
+        dtype = np.float32 if arm == "NIR" else np.uint16
+    readout = readout or ("NDR" if arm == "NIR" else "SLOW")
+    t0 = Time(start, format="isot", scale="utc")
+    cosmics, biases, paths = [], [], []
+    for i in range(nframes):
+        e = rng.poisson(dark).astype(np.float64) + ron * rng.standard_normal(sci)
+        hits = rng.choice(sci[0] * sci[1], size=cosmics_per_frame, replace=False)
+        amp = rng.uniform(200, 20000, size=hits.size)
+        flat = e.reshape(-1)
+        flat[hits] += amp
+        hit_rows, hit_cols = np.divmod(hits, sci[1])
+        for dr, dc in ((0, 1), (1, 0)):   # charge spilling into a neighbour
+            ok = (hit_rows + dr < sci[0]) & (hit_cols + dc < sci[1])
+            e[hit_rows[ok] + dr, hit_cols[ok] + dc] += amp[ok] * rng.uniform(0.05, 0.3, ok.sum())
+            hits = np.concatenate([hits, (hit_rows[ok] + dr) * sci[1] + hit_cols[ok] + dc])
+        cosmics.append(np.unique(hits))
+        img = ron / gain * rng.standard_normal(shape)
+        bias = 0.0
+        if det.bias_from_overscan:
+            bias = bias_level + rng.normal(0, 3)
+            img += bias
+        img[r0:r1, c0:c1] = e / gain + bias
+        if np.issubdtype(dtype, np.integer):
+            img = np.clip(np.rint(img), 0, det.saturation)
+        else:
+            img = np.minimum(img, det.saturation)
+        biases.append(bias)
+        t = t0 + TimeDelta((exptime + 30.0) * i, format="sec")
+        hdr = _header(arm, exptime, t, i, nframes, binx, biny, gain, ron, readout)
+        hdu = fits.PrimaryHDU(header=hdr)
+        if dtype == np.uint16:
+            hdu.data = img.astype(np.uint16)   # astropy writes BITPIX=16, BZERO=32768
+        else:
+            hdu.data = img.astype(dtype)
+        path = outdir / f"SOXS_{arm}_DARK_{exptime:g}s_{i + 1:03d}.fits"
+        hdu.writeto(path, overwrite=True)
+        paths.append(path)
+    if write_sof:
+        (outdir / "mdark.sof").write_text(
+            "".join(f"{p.name} {kw.raw_tag(arm)}\n" for p in paths))
+    return Truth(arm=arm, exptime=exptime, gain=gain, ron=ron, dark=dark, hot=hot,
+                 excess=excess, cosmics=cosmics, bias_adu=biases, saturated=saturated,
+                 paths=paths)
+
+
+def _header(arm, exptime, t, i, n, binx, biny, gain, ron, readout) -> fits.Header:
+    h = fits.Header()
+    stamp = t.isot[:23]
+    cards = [
+        ("ORIGIN", "ESO-LASILLA", "European Southern Observatory"),
+        ("TELESCOP", "ESO-NTT", "ESO Telescope designation"),
+        ("INSTRUME", "SOXS", "Instrument used"),
+        ("OBJECT", "DARK", "Original target"),
+        ("EXPTIME", float(exptime), "Integration time [s]"),
+        ("DATE-OBS", stamp, "Observing date"),
+        ("MJD-OBS", float(t.mjd), "Obs start"),
+        ("UTC", float((t.mjd % 1) * 86400), "[s] UTC at start"),
+        ("ARCFILE", f"SOXS.{stamp}.fits", "Archive file name"),
+        ("PI-COI", "UNKNOWN", "PI-COI name"),
+        ("ESO DPR CATG", "CALIB", "Observation category"),
+        ("ESO DPR TYPE", "DARK", "Observation type"),
+        ("ESO DPR TECH", "IMAGE", "Observation technique"),
+        ("ESO SEQ ARM", arm, "Arm"),
+        ("ESO DET READ CURID", 1, "Used readout mode id"),
+        ("ESO DET READ CURNAME", readout, "Used readout mode name"),
+        ("ESO DET BINX", binx, "Binning factor along X"),
+        ("ESO DET BINY", biny, "Binning factor along Y"),
+        ("ESO DET OUT1 GAIN", 1.0 / gain, "Conversion from electrons to ADU"),
+        ("ESO DET OUT1 CONAD", gain, "Conversion from ADUs to electrons"),
+        ("ESO DET CHIP RON", ron, "Readout noise per output (e-)"),
+        ("ESO TPL START", t.isot[:19], "TPL start time"),
+        ("ESO TPL NEXP", n, "Number of exposures within template"),
+        ("ESO TPL EXPNO", i + 1, "Exposure number within template"),
+    ]
+    if arm == "NIR":
+        cards += [("ESO DET DIT", float(exptime), "Integration time"),
+                  ("ESO DET NDIT", 1, "Number of sub-integrations"),
+                  ("ESO INS TEMP217 VAL", 40.0, "[K] NIR detector temperature")]
+    else:
+        cards += [("ESO INS TEMP104 VAL", -110.0, "[C] VIS detector temperature")]
+    cards += [("ESO INS TEMP301 VAL", 12.0, "[C] common path temperature")]
+    for k, v, c in cards:
+        put(h, k, v, c)
+    return h

@@ -1,0 +1,287 @@
+"""Per-pixel clipping and combining of a dark stack (pure array functions).
+
+``clip_and_combine`` works on one block of pixels of all frames at once;
+``stack_frames`` streams a set of frames through it block by block, so the
+memory used does not grow with the number of frames beyond one block.
+
+For each pixel, the valid samples (finite, below saturation) are converted
+to electrons and sorted, then:
+
+1. frame clipping: a sample is rejected when it is a rogue pixel of its own
+   frame (``|x - L_f| > k_frame * s_f``, with the frame's clipped median
+   level ``L_f`` and robust sigma ``s_f``) *and* an outlier of its own pixel
+   stack (``|x - median| > k_frame * sigma``).  A hot pixel is rogue in every
+   frame but consistent along its stack, so it keeps all its samples; a
+   cosmic-ray hit is rogue in both senses and is rejected.
+2. stacked clipping: iteratively reject ``|x - median| > k_stack * sigma``
+   until nothing changes or the iterations run out.
+3. the master is the mean of the surviving samples.
+
+The robust sigma of a pixel stack is the larger of the noise model
+``sqrt(s_t^2 + max(median - L, 0))`` (the temporal noise of one frame measured
+from frame differences, plus the Poisson noise of the pixel's excess dark
+signal, in electrons) and the MAD-based sigma of the stack; neither is moved by
+a single outlier.  ERR is the noise model at the master's value divided by the
+square root of the number of surviving samples.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+import os
+
+import numba
+from numba import njit, prange
+import numpy as np
+
+from . import flags
+
+_BLOCK = 512          # pixels per parallel work item
+_MAD_TO_SIGMA = 1.482602218505602
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _median_sorted(v, m):
+    h = m // 2
+    if m % 2 == 1:
+        return v[h]
+    return 0.5 * (v[h - 1] + v[h])
+
+
+@njit(cache=True, nogil=True)
+def _mad_sorted(v, m, med):
+    """Median absolute deviation of the sorted v[:m] about med, in O(m)."""
+    s = 0
+    while s < m and v[s] < med:
+        s += 1
+    left, right = s - 1, s
+    a = 0.0
+    b = 0.0
+    for t in range(m // 2 + 1):
+        if left >= 0 and (right >= m or med - v[left] <= v[right] - med):
+            d = med - v[left]
+            left -= 1
+        else:
+            d = v[right] - med
+            right += 1
+        if t == (m - 1) // 2:
+            a = d
+        if t == m // 2:
+            b = d
+    return 0.5 * (a + b)
+
+
+@njit(cache=True, nogil=True)
+def _sigma(v, m, med, s_t2, lbar):
+    model = np.sqrt(s_t2 + max(med - lbar, 0.0))
+    if m >= 3:
+        mad = _MAD_TO_SIGMA * _mad_sorted(v, m, med)
+        if mad > model:
+            return mad
+    return model
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def clip_and_combine(stack, scale, offset, satv, pix_offset, pix_var, level, fsigma,
+                     kframe, kstack, iterations, s_t2, lbar,
+                     flux, err, nused, qual, nrej):
+    """Clip and combine one block.
+
+    stack: (N, P) raw values (ADU after BSCALE/BZERO are *not* yet applied);
+    electrons are ``stack * scale[f] + offset[f] - pix_offset[p]``.  A sample
+    with ``stack >= satv[f]`` is saturated.  Outputs are (P,) arrays.
+    """
+    nfr, npix = stack.shape
+    nblocks = (npix + _BLOCK - 1) // _BLOCK
+    for b in prange(nblocks):
+        vals = np.empty(nfr, np.float64)
+        fidx = np.empty(nfr, np.int64)
+        for p in range(b * _BLOCK, min(npix, (b + 1) * _BLOCK)):
+            q = 0
+            n = 0
+            for f in range(nfr):
+                raw = stack[f, p]
+                if not np.isfinite(raw):
+                    q |= flags.BADINPUT
+                    continue
+                if raw >= satv[f]:
+                    q |= flags.SATURATED
+                    continue
+                x = raw * scale[f] + offset[f] - pix_offset[p]
+                j = n
+                while j > 0 and vals[j - 1] > x:
+                    vals[j] = vals[j - 1]
+                    fidx[j] = fidx[j - 1]
+                    j -= 1
+                vals[j] = x
+                fidx[j] = f
+                n += 1
+            if n == 0:
+                flux[p] = np.nan
+                err[p] = np.nan
+                nused[p] = 0
+                nrej[p] = 0
+                qual[p] = q | flags.NODATA | flags.LOWCOVER
+                continue
+            # 1. frame clipping (keep all if it would leave nothing)
+            med = _median_sorted(vals, n)
+            sig = _sigma(vals, n, med, s_t2, lbar)
+            keep = 0
+            for j in range(n):
+                x = vals[j]
+                f = fidx[j]
+                if not (abs(x - level[f]) > kframe * fsigma[f] and abs(x - med) > kframe * sig):
+                    keep += 1
+            m = n
+            if keep > 0:
+                m = 0
+                for j in range(n):
+                    x = vals[j]
+                    f = fidx[j]
+                    if not (abs(x - level[f]) > kframe * fsigma[f]
+                            and abs(x - med) > kframe * sig):
+                        vals[m] = x
+                        fidx[m] = f
+                        m += 1
+            # 2. stacked clipping
+            for _ in range(iterations):
+                med = _median_sorted(vals, m)
+                sig = _sigma(vals, m, med, s_t2, lbar)
+                lim = kstack * sig
+                m2 = 0
+                for j in range(m):
+                    if abs(vals[j] - med) <= lim:
+                        m2 += 1
+                if m2 == m or m2 == 0:
+                    break
+                m2 = 0
+                for j in range(m):
+                    if abs(vals[j] - med) <= lim:
+                        vals[m2] = vals[j]
+                        m2 += 1
+                m = m2
+            # 3. combine
+            total = 0.0
+            for j in range(m):
+                total += vals[j]
+            mean = total / m
+            flux[p] = mean
+            err[p] = np.sqrt((s_t2 + max(mean - lbar, 0.0)) / m + pix_var[p])
+            nused[p] = m
+            nrej[p] = n - m
+            if 2 * m < nfr:
+                q |= flags.LOWCOVER
+            qual[p] = q
+
+
+@dataclass
+class FrameModel:
+    """What the kernel needs to know about each frame and the set."""
+    scale: np.ndarray      # (N,) electrons per raw unit
+    offset: np.ndarray     # (N,) electrons added after scaling
+    satv: np.ndarray       # (N,) raw value at and above which a sample is saturated
+    level: np.ndarray      # (N,) clipped median level of each frame, electrons
+    fsigma: np.ndarray     # (N,) robust sigma of each frame, electrons
+    s_t: float             # temporal noise of one frame, electrons
+    lbar: float            # median of the frame levels, electrons
+
+
+@dataclass
+class StackResult:
+    flux: np.ndarray
+    err: np.ndarray
+    nused: np.ndarray
+    qual: np.ndarray
+    nrej: np.ndarray
+
+
+def n_threads(requested: int = 0) -> int:
+    if requested > 0:
+        n = requested
+    else:
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        n = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    return max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+
+
+def combine_block(stack: np.ndarray, model: FrameModel, kframe: float, kstack: float,
+                  iterations: int, pix_offset=None, pix_var=None) -> StackResult:
+    """Clip and combine a whole (N, ...) stack held in memory."""
+    nfr = stack.shape[0]
+    shape = stack.shape[1:]
+    flat = np.ascontiguousarray(stack.reshape(nfr, -1))
+    npix = flat.shape[1]
+    out = StackResult(np.empty(npix, np.float32), np.empty(npix, np.float32),
+                      np.empty(npix, np.uint16), np.empty(npix, np.uint8),
+                      np.empty(npix, np.uint16))
+    zeros = None
+    if pix_offset is None or pix_var is None:
+        zeros = np.zeros(npix, np.float32)
+    clip_and_combine(flat, model.scale, model.offset, model.satv,
+                     zeros if pix_offset is None else pix_offset.reshape(-1),
+                     zeros if pix_var is None else pix_var.reshape(-1),
+                     model.level, model.fsigma, float(kframe), float(kstack),
+                     int(iterations), float(model.s_t) ** 2, float(model.lbar),
+                     out.flux, out.err, out.nused, out.qual, out.nrej)
+    return StackResult(*(a.reshape(shape) for a in
+                         (out.flux, out.err, out.nused, out.qual, out.nrej)))
+
+
+def stack_frames(images, region, model: FrameModel, kframe: float, kstack: float,
+                 iterations: int, chunk_bytes: int, pix_offset=None, pix_var=None,
+                 threads: int = 0) -> StackResult:
+    """Stream the science region of ``images`` (RawImage-like objects with
+    ``read_rows_raw``) through ``clip_and_combine`` in blocks of rows.
+
+    The next block is read while the current one is combined; two blocks of
+    ``chunk_bytes`` at most are held, whatever the number of frames."""
+    r0, r1, c0, c1 = region
+    nfr, ncol = len(images), c1 - c0
+    rows = int(max(1, min(r1 - r0, chunk_bytes // (2 * nfr * ncol * 4))))
+    flux = np.empty((r1 - r0, ncol), np.float32)
+    err = np.empty_like(flux)
+    nused = np.empty((r1 - r0, ncol), np.uint16)
+    qual = np.empty((r1 - r0, ncol), np.uint8)
+    nrej = np.empty((r1 - r0, ncol), np.uint16)
+    zeros = np.zeros(rows * ncol, np.float32)
+    raw_bufs = [None] * nfr
+
+    def read(a, b, buf):
+        for f, img in enumerate(images):
+            if raw_bufs[f] is None or raw_bufs[f].dtype != img.dtype:
+                raw_bufs[f] = np.empty((rows, img.shape[1]), img.dtype)
+            raw = img.read_rows_raw(a, b, raw_bufs[f][: b - a])
+            np.copyto(buf[f, : b - a], raw[:, c0:c1], casting="unsafe")
+        return buf
+
+    old = numba.get_num_threads()
+    numba.set_num_threads(n_threads(threads))
+    try:
+        bufs = [np.empty((nfr, rows, ncol), np.float32) for _ in range(2)]
+        starts = list(range(r0, r1, rows))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(read, starts[0], min(starts[0] + rows, r1), bufs[0])
+            for k, a in enumerate(starts):
+                b = min(a + rows, r1)
+                block = pending.result()
+                if k + 1 < len(starts):
+                    na = starts[k + 1]
+                    pending = pool.submit(read, na, min(na + rows, r1), bufs[(k + 1) % 2])
+                nrow = b - a
+                sl = slice(a - r0, b - r0)
+                flat = block[:, :nrow].reshape(nfr, -1)
+                npix = nrow * ncol
+                po = zeros[:npix] if pix_offset is None else \
+                    np.ascontiguousarray(pix_offset[sl]).reshape(-1)
+                pv = zeros[:npix] if pix_var is None else \
+                    np.ascontiguousarray(pix_var[sl]).reshape(-1)
+                clip_and_combine(flat, model.scale, model.offset, model.satv, po, pv,
+                                 model.level, model.fsigma, float(kframe), float(kstack),
+                                 int(iterations), float(model.s_t) ** 2, float(model.lbar),
+                                 flux[sl].reshape(-1), err[sl].reshape(-1),
+                                 nused[sl].reshape(-1), qual[sl].reshape(-1),
+                                 nrej[sl].reshape(-1))
+    finally:
+        numba.set_num_threads(old)
+    return StackResult(flux, err, nused, qual, nrej)
