@@ -128,14 +128,14 @@ def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict) -> MasterDark:
         if det.bias_from_overscan and fs.bias is None:
             over = np.concatenate([adu[:, :c0], adu[:, c1:]], axis=1)
             over = over[np.isfinite(over) & (over < det.saturation)]
-            bias, _, _ = clipped_stats(over, kf, itf)
+            _, _, _, bias = clipped_stats(over, kf, itf)  # mean: data are integers
             if not np.isfinite(bias):
                 raise InputError(f"{img.path}: the overscan holds no valid pixel")
         e = (adu[:, c0:c1] - bias) * gain
         if pix_offset is not None:
             e = e - pix_offset[rows - r0]
         e[bad[:, c0:c1]] = np.nan
-        level, sigma, nrogue = clipped_stats(e, kf, itf)
+        level, sigma, nrogue, _ = clipped_stats(e, kf, itf)
         if not np.isfinite(level):
             raise InputError(f"{img.path}: no valid pixel (all NaN, infinite or saturated)")
         if sigma == 0.0:

@@ -1,0 +1,29 @@
+# soxs_mdark: `make run` reduces example darks, `make test` runs the test suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+EXAMPLE := example
+
+.PHONY: install run test bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/soxs simulate --arm NIR -n 5 -o $(EXAMPLE)/raw
+	$(BIN)/soxs mdark $(EXAMPLE)/raw/mdark.sof -o $(EXAMPLE) -x
+
+test: install
+	$(BIN)/python -m pytest -q tests
+
+bench: install
+	$(BIN)/python benchmarks/bench_mdark.py
+
+clean:
+	rm -rf $(VENV) $(EXAMPLE) *.egg-info

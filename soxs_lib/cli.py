@@ -1,0 +1,124 @@
+"""The ``soxs`` command line.
+
+    soxs [-V] [-x] mdark <inputFrames>... [-o <outputDirectory>] [-s <settings.yaml>]
+                                         [--<parameter>=<value> ...]
+    soxs simulate [--arm NIR|VIS] [-n N] [-o <folder>] ...
+    soxs settings          print a complete default settings file
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import traceback
+
+from . import __version__, params
+from . import flags, qc
+from .errors import SoxsError
+
+EXIT_QC_FAILED = 5
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(BaseException):
+    pass
+
+
+def _on_signal(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _epilog() -> str:
+    lines = ["parameters (also in a settings file, section soxs_mdark):"]
+    for p in params.PARAMETERS:
+        lines.append(f"  --{p.name}={p.default!s:<6} {p.type.__name__} in "
+                     f"[{p.min}, {p.max}]: {p.description}")
+    lines.append("QUAL bits: " + "; ".join(f"{b} {m}" for b, m in flags.MEANINGS.items()))
+    lines.append("QC keywords: " + ", ".join(q.keyword for q in qc.QC_DEFS))
+    lines.append(f"exit status: 0 success, 1-4 error, {EXIT_QC_FAILED} products written "
+                 f"but a QC metric is out of range, {EXIT_INTERRUPTED} interrupted")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-V", "--verbose", action="store_true",
+                        help="verbose output, with a traceback on errors")
+    common.add_argument("-x", "--overwrite", action="store_true",
+                        help="overwrite existing products")
+    top = argparse.ArgumentParser(prog="soxs", parents=[common],
+                                  description="SOXS data reduction: the master dark")
+    top.add_argument("--version", action="version", version=f"soxs {__version__}")
+    sub = top.add_subparsers(dest="command", required=True)
+    md = sub.add_parser("mdark", parents=[common], help="make a master dark",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        epilog=_epilog(),
+                        description="Stack at least 3 raw darks of one arm into a "
+                                    "master dark (products/soxs_mdark, qc/soxs_mdark).")
+    md.add_argument("inputs", nargs="+", metavar="inputFrames",
+                    help="a SOF file, a folder of FITS files or a list of FITS files")
+    md.add_argument("-o", "--outdir", default=".", help="workspace root (default: .)")
+    md.add_argument("-s", "--settings", help="settings YAML (own or soxspipe format)")
+    for p in params.PARAMETERS:
+        md.add_argument(f"--{p.name}", f"--{p.soxspipe_key}", dest=f"par_{p.name}",
+                        metavar="VALUE", help=argparse.SUPPRESS)
+    sim = sub.add_parser("simulate", parents=[common],
+                         help="write synthetic raw darks with a known truth")
+    sim.add_argument("--arm", choices=["NIR", "VIS"], default="NIR")
+    sim.add_argument("-n", "--nframes", type=int, default=5)
+    sim.add_argument("-o", "--outdir", default="raw")
+    sim.add_argument("--exptime", type=float, default=300.0)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--binning", type=int, default=1)
+    sim.add_argument("--pattern", help="X-Shooter static BPM whose bad pixels become hot")
+    sub.add_parser("settings", help="print a complete default settings file")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:   # the terminal shows the log with -V only
+        handler.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    logging.getLogger("soxs").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _on_signal)
+    try:
+        if args.command == "settings":
+            from .settings import default_yaml
+            sys.stdout.write(default_yaml())
+            return 0
+        if args.command == "simulate":
+            from .simulate import simulate_darks
+            truth = simulate_darks(args.outdir, arm=args.arm, nframes=args.nframes,
+                                   exptime=args.exptime, seed=args.seed,
+                                   binning=args.binning, pattern=args.pattern)
+            print(f"wrote {len(truth.paths)} {args.arm} darks and mdark.sof to {args.outdir}")
+            return 0
+        from .run import run_mdark
+        overrides = {k[4:]: v for k, v in vars(args).items()
+                     if k.startswith("par_") and v is not None}
+        result = run_mdark(args.inputs, args.outdir, args.settings, overrides,
+                           args.overwrite, argv)
+        print(result.text)
+        return 0 if result.md.qc_passed else EXIT_QC_FAILED
+    except SoxsError as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"soxs {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except Interrupted as exc:
+        print(f"soxs {args.command}: interrupted ({exc}); no product written",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        print(f"soxs {args.command}: error: out of memory", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

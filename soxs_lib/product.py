@@ -1,0 +1,137 @@
+"""The master-dark product: file name, ESO DFS primary header, FLUX/QUAL/ERR."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+from astropy.io import fits
+
+from . import PIPE_ID, __version__, flags, params
+from . import keywords as kw
+from .fitsutil import put
+from .mdark import MasterDark
+
+PRO_DID = "ESO-VLT-DIC.PRO-1.17"
+DRS_ID = f"soxs_lib-{__version__}"
+
+
+def product_stem(md: MasterDark) -> str:
+    """Deterministic: first frame's date, arm, exposure time."""
+    date = re.sub(r"[-:]", "", str(md.frameset.first.header[kw.DATE_OBS]))[:15]
+    exp = f"{md.exptime:g}".replace(".", "_")
+    return f"{date}_{md.arm}_MDARK_{exp}S_SOXS"
+
+
+def param_cards(values: dict) -> list[tuple[str, str]]:
+    """(alias, value) of every parameter, in declaration order."""
+    return [(p.name, str(values[p.name]).lower() if isinstance(values[p.name], bool)
+             else str(values[p.name])) for p in params.PARAMETERS]
+
+
+def inherited(raw_header: fits.Header) -> list[fits.Card]:
+    """Cards a product copies from its first raw frame (ESO DFS rules)."""
+    out = []
+    for card in raw_header.cards:
+        key = card.keyword
+        if key in kw.INHERIT_PLAIN or (
+                key.startswith("ESO ") and not key.startswith(kw.INHERIT_EXCLUDE_PREFIXES)):
+            out.append(card)
+    return out
+
+
+def qc_cards(md: MasterDark) -> list[tuple[str, object, str]]:
+    cards = []
+    for r in md.qc:
+        unit = f"[{r.qc.unit}] " if r.qc.unit else ""
+        value = int(r.value) if r.qc.fmt == "d" else float(r.value)
+        cards.append((r.qc.keyword, value, f"{unit}{r.qc.description}"))
+        if r.range is not None:
+            cards.append((f"{r.qc.keyword} STATUS", r.status,
+                          f"range [{r.range[0]:g}, {r.range[1]:g}]"))
+    cards.append(("ESO QC STATUS", "PASS" if md.qc_passed else "FAIL",
+                  "all QC metrics within their ranges"))
+    return cards
+
+
+def primary_header(md: MasterDark, filename: str) -> fits.Header:
+    fs = md.frameset
+    h = fits.Header()
+    for card in inherited(fs.first.header):
+        h.append(card)
+    put(h, "PIPEFILE", filename, "Filename of data product")
+    put(h, "DATAMD5", "Not computed", "MD5 checksum of the data units")
+    put(h, "NCOMBINE", len(fs.raws), "Number of raw frames combined")
+    put(h, "BUNIT", kw.BUNIT, "Unit of FLUX and ERR")
+    put(h, "ESO PRO DID", PRO_DID, "Data dictionary for PRO")
+    put(h, kw.PRO_CATG, kw.product_tag(md.arm), "Category of pipeline product frame")
+    put(h, kw.PRO_TYPE, kw.PRO_TYPE_VALUE, "Product type")
+    put(h, kw.PRO_TECH, kw.PRO_TECH_VALUE, "Observation technique")
+    put(h, "ESO PRO SCIENCE", False, "Scientific product if T")
+    put(h, "ESO PRO DATANCOM", len(fs.raws), "Number of combined frames")
+    put(h, "ESO PRO ANCESTOR", str(fs.first.header.get(kw.ARCFILE, fs.first.path.name)),
+        "Inherited file name")
+    put(h, "ESO PRO REC1 ID", params.RECIPE, "Pipeline recipe (unique) identifier")
+    put(h, "ESO PRO REC1 DRS ID", DRS_ID, "Data Reduction System identifier")
+    put(h, "ESO PRO REC1 PIPE ID", PIPE_ID, "Pipeline (unique) identifier")
+    for i, img in enumerate(fs.raws, 1):
+        put(h, f"ESO PRO REC1 RAW{i} NAME", img.path.name, "File name of raw frame")
+        put(h, f"ESO PRO REC1 RAW{i} CATG", kw.raw_tag(md.arm), "Category of raw frame")
+    if fs.bias is not None:
+        bh = fits.getheader(fs.bias)
+        put(h, "ESO PRO REC1 CAL1 NAME", fs.bias.name, "File name of calibration frame")
+        put(h, "ESO PRO REC1 CAL1 CATG", kw.BIAS_TAG, "Category of calibration frame")
+        put(h, "ESO PRO REC1 CAL1 DATAMD5", str(bh.get("DATAMD5", "Not computed")),
+            "MD5 signature of calib frame")
+    for i, (name, value) in enumerate(param_cards(md.params), 1):
+        put(h, f"ESO PRO REC1 PARAM{i} NAME", name, params.BY_NAME[name].description[:40])
+        put(h, f"ESO PRO REC1 PARAM{i} VALUE", value, "Default" if
+            md.params[name] == params.BY_NAME[name].default else "")
+    for key, value, comment in qc_cards(md):
+        put(h, key, value, comment)
+    return h
+
+
+def _ext_header(name: str, role: str, extra: dict) -> fits.Header:
+    h = fits.Header()
+    h["EXTNAME"] = name
+    h["HDUCLASS"] = ("ESO", "class name (ESO format)")
+    h["HDUDOC"] = ("DICD", "document with class description")
+    h["HDUVERS"] = ("DICD version 6", "version number")
+    h["HDUCLAS1"] = ("IMAGE", "Image data format")
+    h["HDUCLAS2"] = (role, "")
+    for k, v in extra.items():
+        h[k] = v
+    return h
+
+
+def build_hdus(md: MasterDark, filename: str) -> fits.HDUList:
+    primary = fits.PrimaryHDU(header=primary_header(md, filename))
+    flux = fits.ImageHDU(md.flux.astype(np.float32, copy=False), _ext_header(
+        kw.EXT_FLUX, "DATA", {"BUNIT": kw.BUNIT, "ERRDATA": kw.EXT_ERR,
+                              "QUALDATA": kw.EXT_QUAL}))
+    qual = fits.ImageHDU(md.qual.astype(np.int16), _ext_header(
+        kw.EXT_QUAL, "QUALITY", {"HDUCLAS3": "FLAG16BIT", "SCIDATA": kw.EXT_FLUX,
+                                 "ERRDATA": kw.EXT_ERR}))
+    for bit, meaning in flags.MEANINGS.items():
+        qual.header[f"QUALB{bit.bit_length() - 1}"] = (bit, meaning[:47])
+    err = fits.ImageHDU(md.err.astype(np.float32, copy=False), _ext_header(
+        kw.EXT_ERR, "ERROR", {"HDUCLAS3": "RMSE", "BUNIT": kw.BUNIT,
+                              "SCIDATA": kw.EXT_FLUX, "QUALDATA": kw.EXT_QUAL}))
+    hdus = fits.HDUList([primary, flux, qual, err])
+    primary.header["DATAMD5"] = data_md5(hdus)
+    return hdus
+
+
+def data_md5(hdus: fits.HDUList) -> str:
+    """MD5 of the data units as stored (big-endian, padded to 2880 bytes)."""
+    md5 = hashlib.md5()
+    for hdu in hdus:
+        if hdu.data is None:
+            continue
+        raw = np.ascontiguousarray(hdu.data).astype(hdu.data.dtype.newbyteorder(">"),
+                                                    copy=False).tobytes()
+        md5.update(raw)
+        md5.update(b"\0" * (-len(raw) % 2880))
+    return md5.hexdigest()

@@ -1,0 +1,28 @@
+"""The terminal report: products, QC plots and the QC table with pass/fail."""
+
+from __future__ import annotations
+
+from .mdark import MasterDark
+
+
+def qc_table(md: MasterDark) -> list[str]:
+    rows = [("QC metric", "value", "unit", "acceptable range", "status")]
+    for r in md.qc:
+        rng = f"[{r.range[0]:g}, {r.range[1]:g}]" if r.range else "-"
+        rows.append((r.qc.name, r.formatted(), r.qc.unit or "-", rng, r.status))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def report(md: MasterDark, products: dict, plots: dict, seconds: float) -> str:
+    fs = md.frameset
+    out = [f"soxs_mdark: {md.arm} master dark from {len(fs.raws)} frames, "
+           f"EXPTIME {md.exptime:g} s ({seconds:.2f} s)", "", "Products:"]
+    out += [f"  {label:<10} {path}" for label, path in products.items()]
+    out += ["", "QC plots:"] + [f"  {label:<10} {path}" for label, path in plots.items()]
+    out += [""] + [f"  {line}" for line in qc_table(md)]
+    failed = [r.qc.name for r in md.qc if r.passed is False]
+    out += ["", f"QC FAILED: {', '.join(failed)}" if failed else "QC: all metrics pass"]
+    return "\n".join(out)

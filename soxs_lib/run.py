@@ -1,0 +1,95 @@
+"""``soxs mdark``: inputs and settings in, a published product set out."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from pathlib import Path
+import shlex
+import time
+
+from . import __version__, params
+from . import keywords as kw
+from . import settings as settings_mod
+from .frames import collect_inputs, load_frameset
+from .mdark import MasterDark, make_master_dark
+from .plot import write_qc_plot
+from .product import build_hdus, product_stem
+from .publish import ProductSet, ensure_dir
+from .report import qc_table, report
+
+log = logging.getLogger("soxs")
+
+
+def rerun_command(argv: list[str]) -> str:
+    args = list(argv)
+    if "-x" not in args and "--overwrite" not in args:
+        args.insert(1, "-x")
+    return f"cd {shlex.quote(os.getcwd())} && soxs {shlex.join(args)}"
+
+
+class Result:
+    def __init__(self, md: MasterDark, products: dict, plots: dict, text: str):
+        self.md, self.products, self.plots, self.text = md, products, plots, text
+
+
+def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | None = None,
+              overwrite: bool = False, argv: list[str] | None = None) -> Result:
+    t0 = time.perf_counter()
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    publisher = None
+    try:
+        settings = (settings_mod.load(settings_path) if settings_path
+                    else settings_mod.Settings())
+        values = params.resolve(settings.values, overrides or {},
+                                source="command line")
+        fs = load_frameset(collect_inputs(inputs))
+        log.info("soxs_mdark %s: %d %s raw darks, EXPTIME %g s", __version__, len(fs.raws),
+                 fs.arm, fs.exptime)
+        for img in fs.raws:
+            log.info("  raw  %s", img.path)
+        if fs.bias is not None:
+            log.info("  bias %s", fs.bias)
+        for p in params.PARAMETERS:
+            log.info("  parameter %s = %s", p.name, values[p.name])
+
+        root = Path(outdir)
+        prod_dir = ensure_dir(root / kw.WORKSPACE_PRODUCTS / params.RECIPE)
+        qc_dir = ensure_dir(root / kw.WORKSPACE_QC / params.RECIPE)
+        publisher = ProductSet(overwrite, prod_dir)
+        md = make_master_dark(fs, values, settings.qc_ranges(fs.arm))
+        stem = product_stem(md)
+        fits_path = prod_dir / f"{stem}.fits"
+        plot_path = qc_dir / f"{stem}_QC.png"
+        log_path = prod_dir / f"{stem}_log.txt"
+        publisher.refuse_existing([fits_path, plot_path, log_path])
+
+        for f in md.frames:
+            log.info("  frame %s: bias %.2f ADU, level %.3f e-, sigma %.3f e-, "
+                     "rogue %.2e", f.name, f.bias_adu, f.level, f.sigma, f.rogue_frac)
+        for step, secs in md.timings.items():
+            log.info("  %s: %.3f s", step, secs)
+        for line in qc_table(md):
+            log.info("  %s", line)
+
+        hdus = build_hdus(md, fits_path.name)
+        publisher.write(fits_path, lambda tmp: hdus.writeto(tmp, checksum=True))
+        publisher.write(plot_path, lambda tmp: write_qc_plot(
+            md, tmp, f"{stem}  ({len(fs.raws)} x {fs.arm} dark, {md.exptime:g} s)"))
+        elapsed = time.perf_counter() - t0
+        log.info("done in %.2f s; QC %s", elapsed, "PASS" if md.qc_passed else "FAIL")
+        log.info("rerun with:")
+        text = buffer.getvalue() + rerun_command(argv or ["mdark", *inputs]) + "\n"
+        publisher.write(log_path, lambda tmp: Path(tmp).write_text(text))
+        publisher.commit()
+        products = {kw.product_tag(md.arm): fits_path, "LOG": log_path}
+        plots = {"QC": plot_path}
+        return Result(md, products, plots, report(md, products, plots, elapsed))
+    finally:
+        if publisher is not None:
+            publisher.abort()
+        log.removeHandler(handler)
