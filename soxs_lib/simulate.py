@@ -49,8 +49,14 @@ def _hot_positions(rng, shape, fraction, pattern):
     if pattern is not None:
         with fits.open(pattern) as hdul:
             bpm = np.asarray(hdul[0].data) == BAD_VALUE
-        reps = (-(-shape[0] // bpm.shape[0]), -(-shape[1] // bpm.shape[1]))
-        return np.tile(bpm, reps)[: shape[0], : shape[1]].copy()
+        reps = (-(-shape[0] // bpm.shape[0]) + 1, -(-shape[1] // bpm.shape[1]) + 1)
+        big = np.tile(bpm, reps)
+        # the window of the detector's size with the most bad pixels
+        offsets = [(r, c) for r in range(0, bpm.shape[0], max(1, bpm.shape[0] // 8))
+                   for c in range(0, bpm.shape[1], max(1, bpm.shape[1] // 8))]
+        r, c = max(offsets, key=lambda o: big[o[0]:o[0] + shape[0],
+                                              o[1]:o[1] + shape[1]].sum())
+        return big[r:r + shape[0], c:c + shape[1]].copy()
     hot = rng.random(shape) < fraction
     # clusters and a partial hot column, as real detectors have
     for _ in range(max(1, int(shape[0] * shape[1] * fraction / 400))):
@@ -86,11 +92,12 @@ def simulate_darks(outdir, arm: str = "NIR", nframes: int = 5, exptime: float = 
     dark = np.clip(level * (1 + 0.05 * rng.standard_normal(sci)), 0, None)
     hot = _hot_positions(rng, sci, hot_fraction, pattern)
     noise1 = np.sqrt(ron ** 2 + level)
-    # excess log-uniform from 0.5 to 3000 single-frame sigmas: faint to saturated
-    excess = np.zeros(sci)
-    excess[hot] = noise1 * np.exp(rng.uniform(np.log(0.5), np.log(3000), hot.sum()))
-    dark = dark + excess
     full_well = (det.saturation - (bias_level if det.bias_from_overscan else 0)) * gain
+    # excess log-uniform from 0.5 single-frame sigmas to beyond saturation
+    excess = np.zeros(sci)
+    top = max(3000 * noise1, 1.5 * full_well)
+    excess[hot] = noise1 * np.exp(rng.uniform(np.log(0.5), np.log(top / noise1), hot.sum()))
+    dark = dark + excess
     saturated = dark >= full_well * 1.05
     if dtype is None:
         dtype = np.float32 if arm == "NIR" else np.uint16

@@ -7,21 +7,22 @@ memory used does not grow with the number of frames beyond one block.
 For each pixel, the valid samples (finite, below saturation) are converted
 to electrons and sorted, then:
 
-1. frame clipping: a sample is rejected when it is a rogue pixel of its own
-   frame (``|x - L_f| > k_frame * s_f``, with the frame's clipped median
-   level ``L_f`` and robust sigma ``s_f``) *and* an outlier of its own pixel
-   stack (``|x - median| > k_frame * sigma``).  A hot pixel is rogue in every
-   frame but consistent along its stack, so it keeps all its samples; a
-   cosmic-ray hit is rogue in both senses and is rejected.
+1. frame clipping: a sample is a rogue pixel of its own frame when
+   ``|x - L_f| > k_frame * s_f`` (the frame's clipped median level ``L_f`` and
+   robust sigma ``s_f``).  It is rejected when it also departs by more than
+   ``k_frame * sigma`` from the median of the pixel's non-rogue samples (of all
+   samples if every one is rogue).  A hot pixel is rogue in every frame but
+   consistent along its stack, so it keeps all its samples; a cosmic-ray hit
+   is rejected even when hits share a pixel in half of the frames.
 2. stacked clipping: iteratively reject ``|x - median| > k_stack * sigma``
    until nothing changes or the iterations run out.
 3. the master is the mean of the surviving samples.
 
-The robust sigma of a pixel stack is the larger of the noise model
-``sqrt(s_t^2 + max(median - L, 0))`` (the temporal noise of one frame measured
+The robust sigma of a pixel stack is the noise model
+``sqrt(s_t^2 + max(median - L, 0))``: the temporal noise of one frame measured
 from frame differences, plus the Poisson noise of the pixel's excess dark
-signal, in electrons) and the MAD-based sigma of the stack; neither is moved by
-a single outlier.  ERR is the noise model at the master's value divided by the
+signal, in electrons.  Unlike a scatter measured on a handful of samples it is
+not inflated by the outliers it must reject.  ERR is the noise model at the master's value divided by the
 square root of the number of surviving samples.
 """
 
@@ -38,7 +39,6 @@ import numpy as np
 from . import flags
 
 _BLOCK = 512          # pixels per parallel work item
-_MAD_TO_SIGMA = 1.482602218505602
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -49,37 +49,9 @@ def _median_sorted(v, m):
     return 0.5 * (v[h - 1] + v[h])
 
 
-@njit(cache=True, nogil=True)
-def _mad_sorted(v, m, med):
-    """Median absolute deviation of the sorted v[:m] about med, in O(m)."""
-    s = 0
-    while s < m and v[s] < med:
-        s += 1
-    left, right = s - 1, s
-    a = 0.0
-    b = 0.0
-    for t in range(m // 2 + 1):
-        if left >= 0 and (right >= m or med - v[left] <= v[right] - med):
-            d = med - v[left]
-            left -= 1
-        else:
-            d = v[right] - med
-            right += 1
-        if t == (m - 1) // 2:
-            a = d
-        if t == m // 2:
-            b = d
-    return 0.5 * (a + b)
-
-
-@njit(cache=True, nogil=True)
-def _sigma(v, m, med, s_t2, lbar):
-    model = np.sqrt(s_t2 + max(med - lbar, 0.0))
-    if m >= 3:
-        mad = _MAD_TO_SIGMA * _mad_sorted(v, m, med)
-        if mad > model:
-            return mad
-    return model
+@njit(cache=True, nogil=True, inline="always")
+def _sigma(med, s_t2, lbar):
+    return np.sqrt(s_t2 + max(med - lbar, 0.0))
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -97,6 +69,7 @@ def clip_and_combine(stack, scale, offset, satv, pix_offset, pix_var, level, fsi
     for b in prange(nblocks):
         vals = np.empty(nfr, np.float64)
         fidx = np.empty(nfr, np.int64)
+        ref = np.empty(nfr, np.float64)
         for p in range(b * _BLOCK, min(npix, (b + 1) * _BLOCK)):
             q = 0
             n = 0
@@ -124,31 +97,30 @@ def clip_and_combine(stack, scale, offset, satv, pix_offset, pix_var, level, fsi
                 nrej[p] = 0
                 qual[p] = q | flags.NODATA | flags.LOWCOVER
                 continue
-            # 1. frame clipping (keep all if it would leave nothing)
-            med = _median_sorted(vals, n)
-            sig = _sigma(vals, n, med, s_t2, lbar)
-            keep = 0
+            # 1. frame clipping about the median of the non-rogue samples
+            nclean = 0
+            for j in range(n):
+                f = fidx[j]
+                if abs(vals[j] - level[f]) <= kframe * fsigma[f]:
+                    ref[nclean] = vals[j]
+                    nclean += 1
+            med = _median_sorted(ref, nclean) if nclean > 0 else _median_sorted(vals, n)
+            lim = kframe * _sigma(med, s_t2, lbar)
+            m = 0
             for j in range(n):
                 x = vals[j]
                 f = fidx[j]
-                if not (abs(x - level[f]) > kframe * fsigma[f] and abs(x - med) > kframe * sig):
-                    keep += 1
-            m = n
-            if keep > 0:
-                m = 0
-                for j in range(n):
-                    x = vals[j]
-                    f = fidx[j]
-                    if not (abs(x - level[f]) > kframe * fsigma[f]
-                            and abs(x - med) > kframe * sig):
-                        vals[m] = x
-                        fidx[m] = f
-                        m += 1
+                if abs(x - level[f]) > kframe * fsigma[f] and abs(x - med) > lim:
+                    continue
+                vals[m] = x
+                fidx[m] = f
+                m += 1
+            if m == 0:      # nothing was moved: keep all rather than none
+                m = n
             # 2. stacked clipping
             for _ in range(iterations):
                 med = _median_sorted(vals, m)
-                sig = _sigma(vals, m, med, s_t2, lbar)
-                lim = kstack * sig
+                lim = kstack * _sigma(med, s_t2, lbar)
                 m2 = 0
                 for j in range(m):
                     if abs(vals[j] - med) <= lim:

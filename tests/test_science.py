@@ -1,0 +1,129 @@
+"""The master dark recovers the known truth of synthetic darks."""
+
+import numpy as np
+import pytest
+
+from soxs_lib import flags
+
+from conftest import reduce
+
+
+def qcv(md, name):
+    return {r.qc.name: r.value for r in md.qc}[name]
+
+
+def clean(md, truth):
+    return ((md.qual & (flags.NODATA | flags.SATURATED | flags.LOWCOVER)) == 0)
+
+
+@pytest.mark.parametrize("case", ["nir_master", "vis_master"])
+def test_dark_level_and_read_noise(case, request):
+    truth, md = request.getfixturevalue(case)
+    assert qcv(md, "MDARK MEDIAN") == pytest.approx(np.median(truth.dark), abs=0.1)
+    assert qcv(md, "RAW RON") == pytest.approx(truth.ron, rel=0.02)
+    single = np.sqrt(truth.ron ** 2 + np.median(truth.dark))
+    assert qcv(md, "RAW NOISE") == pytest.approx(single, rel=0.02)
+    assert qcv(md, "MASTER RON") == pytest.approx(single / np.sqrt(len(truth.paths)), rel=0.05)
+
+
+@pytest.mark.parametrize("case", ["nir_master", "vis_master"])
+def test_hot_pixels_recall_and_precision(case, request):
+    truth, md = request.getfixturevalue(case)
+    hot = (md.qual & flags.HOT) != 0
+    strong = truth.hot & (truth.excess > 10 * truth.single_frame_noise)
+    assert strong.sum() > 500
+    recall = hot[strong].mean()
+    precision = truth.hot[hot].mean()
+    assert recall >= 0.99, recall
+    assert precision >= 0.95, precision
+    assert qcv(md, "HOTPIX NUM") == hot.sum()
+    assert qcv(md, "HOTPIX FRAC") == pytest.approx(hot.sum() / hot.size)
+
+
+@pytest.mark.parametrize("case", ["nir_master", "vis_master"])
+def test_hot_pixels_keep_their_signal(case, request):
+    truth, md = request.getfixturevalue(case)
+    ok = truth.hot & clean(md, truth)
+    z = (md.flux[ok] - truth.dark[ok]) / md.err[ok]
+    assert ok.sum() > 500
+    assert abs(np.median(z)) < 0.2
+    assert np.percentile(np.abs(z), 99) < 4
+
+
+@pytest.mark.parametrize("case", ["nir_master", "vis_master"])
+def test_err_matches_scatter_about_truth(case, request):
+    truth, md = request.getfixturevalue(case)
+    ok = clean(md, truth)
+    z = ((md.flux - truth.dark) / md.err)[ok]
+    assert np.std(z) == pytest.approx(1.0, abs=0.06)
+    assert abs(np.mean(z)) < 0.05
+    assert np.all(np.isfinite(md.flux)) and np.all(np.isfinite(md.err))
+
+
+@pytest.mark.parametrize("case", ["nir_master", "vis_master"])
+def test_cosmic_rays_leave_no_residual_and_no_hot_pixel(case, request):
+    truth, md = request.getfixturevalue(case)
+    hit = np.zeros(truth.dark.size, bool)
+    for idx in truth.cosmics:
+        hit[idx] = True
+    hit = hit.reshape(truth.dark.shape) & ~truth.hot & clean(md, truth)
+    assert hit.sum() > 1000
+    z = (md.flux[hit] - truth.dark[hit]) / md.err[hit]
+    assert np.abs(z).max() < 6
+    assert np.std(z) < 1.1
+    assert not np.any((md.qual[hit] & flags.HOT) != 0)
+
+
+def test_saturated_pixels_are_flagged_not_filled_with_noise(nir_master):
+    truth, md = nir_master
+    sat = truth.saturated
+    assert sat.sum() > 0
+    q = md.qual[sat]
+    assert np.all((q & flags.SATURATED) != 0)
+    assert np.all((q & flags.NODATA) != 0)
+    assert np.all((q & flags.HOT) != 0)
+    assert np.all(np.isfinite(md.flux[sat]))
+
+
+@pytest.fixture(scope="session")
+def vis_master(vis):
+    truth, sof = vis
+    return truth, reduce(sof)
+
+
+def test_vis_bias_removed_from_overscan(vis_master):
+    truth, md = vis_master
+    biases = [f.bias_adu for f in md.frames]
+    assert np.allclose(biases, truth.bias_adu, atol=0.05)
+
+
+def test_master_bias_replaces_overscan(vis, tmp_path):
+    """With a MASTER_BIAS_VIS the bias comes from it, and its ERR adds in."""
+    from astropy.io import fits
+    truth, sof = vis
+    r = fits.getdata(truth.paths[0])
+    bias = np.full(r.shape, np.mean(truth.bias_adu), np.float32)
+    hdus = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(bias, name="FLUX"),
+                         fits.ImageHDU(np.full(r.shape, 0.5, np.float32), name="ERR")])
+    hdus[0].header["HIERARCH ESO PRO CATG"] = "MASTER_BIAS_VIS"
+    hdus[1].header["BUNIT"] = "adu"
+    hdus.writeto(tmp_path / "mbias.fits")
+    sof2 = tmp_path / "with_bias.sof"
+    sof2.write_text(sof.read_text().replace("SOXS_", str(sof.parent) + "/SOXS_")
+                    + f"{tmp_path / 'mbias.fits'} MASTER_BIAS_VIS\n")
+    md = reduce(sof2)
+    med = {r.qc.name: r.value for r in md.qc}["MDARK MEDIAN"]
+    assert med == pytest.approx(np.median(truth.dark), abs=0.6)   # bias drifts ~3 ADU
+    assert np.all([f.bias_adu == 0 for f in md.frames])
+    ok = md.qual == 0
+    _, md0 = vis_master_cache(vis)
+    assert np.median(md.err[ok]) > np.median(md0.err[ok])
+
+
+_cache = {}
+
+
+def vis_master_cache(vis):
+    if "v" not in _cache:
+        _cache["v"] = (vis[0], reduce(vis[1]))
+    return _cache["v"]
