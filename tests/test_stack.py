@@ -1,0 +1,149 @@
+"""The clipping and combining kernel: exact numbers, the streamed path
+against a whole-stack reference, and properties (hypothesis)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+from soxs_lib import flags
+from soxs_lib.stack import FrameModel, combine_block, stack_frames
+
+from reference import reference_combine
+
+
+def model(n, s_t=3.0, level=10.0, fsigma=3.0, lbar=None, sat=1e9):
+    return FrameModel(scale=np.ones(n), offset=np.zeros(n), satv=np.full(n, sat),
+                      level=np.full(n, level), fsigma=np.full(n, fsigma), s_t=s_t,
+                      lbar=level if lbar is None else lbar)
+
+
+def combine(values, m=None, kf=3.0, ks=5.0, it=5):
+    v = np.asarray(values, np.float32).reshape(len(values), 1)
+    return combine_block(v, m or model(len(values)), kf, ks, it)
+
+
+def test_single_cosmic_ray_is_rejected_exactly():
+    r = combine([10, 11, 9, 10.5, 1000])
+    assert r.flux[0] == pytest.approx(10.125)
+    assert r.nused[0] == 4 and r.nrej[0] == 1 and r.qual[0] == 0
+    assert r.err[0] == pytest.approx(np.sqrt((9 + 0.125) / 4), rel=1e-6)
+
+
+def test_two_cosmic_rays_in_four_frames_are_rejected():
+    r = combine([10, 11, 500, 800])
+    assert r.flux[0] == pytest.approx(10.5)
+    assert r.nused[0] == 2
+
+
+def test_hot_pixel_keeps_all_samples_and_its_signal():
+    r = combine([300, 310, 305, 295, 302])
+    assert r.flux[0] == pytest.approx(302.4)
+    assert r.nused[0] == 5
+    # Poisson noise of the excess enters ERR
+    assert r.err[0] == pytest.approx(np.sqrt((9 + 292.4) / 5), rel=1e-6)
+
+
+def test_nan_and_saturated_samples_are_excluded_and_flagged():
+    m = model(4, sat=1000)
+    r = combine([10, np.nan, 1000, 12], m)
+    assert r.flux[0] == pytest.approx(11)
+    assert r.qual[0] == flags.BADINPUT | flags.SATURATED
+    r = combine([np.inf, np.nan, 2000, 1000], m)
+    assert r.nused[0] == 0 and r.qual[0] & flags.NODATA
+
+
+def test_low_coverage_flag():
+    m = model(5, sat=1000)
+    r = combine([10, 1000, 1000, 1000, 11], m)
+    assert r.nused[0] == 2 and r.qual[0] & flags.LOWCOVER
+
+
+class FakeImage:
+    """Stands in for RawImage: rows of an in-memory big-endian array."""
+
+    def __init__(self, data):
+        self.data = data.astype(">f4")
+        self.dtype, self.shape = self.data.dtype, self.data.shape
+
+    def read_rows_raw(self, a, b, out=None):
+        if out is None:
+            return self.data[a:b].copy()
+        out[...] = self.data[a:b]
+        return out
+
+
+def random_stack(rng, n, shape=(37, 29)):
+    data = rng.normal(10, 3, (n,) + shape)
+    data[:, 5, 5] += 200                      # hot pixel
+    flat = data.reshape(n, -1)
+    hits = rng.integers(0, flat.shape[1], (n, 8))
+    for f in range(n):
+        flat[f, hits[f]] += rng.uniform(30, 5000, 8)
+    flat[0, 3] = np.nan
+    flat[1, 4] = 1e6                           # saturated
+    return data.astype(np.float32)
+
+
+@pytest.mark.parametrize("n", [3, 4, 7])
+@pytest.mark.parametrize("chunk", [4 * 29 * 4 * 3, 1 << 20])
+def test_streamed_equals_whole_stack_reference(n, chunk):
+    rng = np.random.default_rng(n)
+    data = random_stack(rng, n)
+    m = model(n, sat=1e5)
+    m.level = rng.normal(10, 0.1, n)
+    m.fsigma = rng.normal(3, 0.05, n)
+    region = (2, 35, 1, 27)
+    r0, r1, c0, c1 = region
+    imgs = [FakeImage(d) for d in data]
+    streamed = stack_frames(imgs, region, m, 3.0, 5.0, 5, chunk_bytes=chunk, threads=2)
+    whole = combine_block(data[:, r0:r1, c0:c1], m, 3.0, 5.0, 5)
+    mean, err, nused = reference_combine(data[:, r0:r1, c0:c1], m.scale, m.offset, m.satv,
+                                         m.level, m.fsigma, 3.0, 5.0, 5, m.s_t, m.lbar)
+    for a in ("flux", "err", "nused", "qual", "nrej"):
+        np.testing.assert_array_equal(getattr(streamed, a), getattr(whole, a))
+    has = nused.reshape(streamed.flux.shape) > 0
+    np.testing.assert_allclose(streamed.flux[has], mean.reshape(has.shape)[has], rtol=1e-6)
+    np.testing.assert_allclose(streamed.err[has], err.reshape(has.shape)[has], rtol=1e-6)
+    np.testing.assert_array_equal(streamed.nused, nused.reshape(has.shape))
+
+
+samples = st.lists(st.floats(-50, 50, allow_nan=False, width=32), min_size=3, max_size=12)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(samples, st.randoms(use_true_random=False))
+def test_frame_order_does_not_matter(values, rnd):
+    perm = list(range(len(values)))
+    rnd.shuffle(perm)
+    m = model(len(values))
+    m.level = np.linspace(9, 11, len(values))
+    pm = model(len(values))
+    pm.level = m.level[perm]
+    a = combine(values, m)
+    b = combine([values[i] for i in perm], pm)
+    assert a.flux[0] == pytest.approx(b.flux[0], rel=1e-6, abs=1e-6)
+    assert (a.nused[0], a.qual[0]) == (b.nused[0], b.qual[0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(-1000, 1e5, allow_nan=False, width=32), st.integers(3, 20))
+def test_constant_stack_returns_the_constant(c, n):
+    r = combine([c] * n, model(n))
+    assert r.flux[0] == np.float32(c)
+    assert r.nused[0] == n
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(-1, 1, allow_nan=False), min_size=3, max_size=10),
+       st.floats(-1e6, 1e6, allow_nan=False))
+def test_one_outlier_moves_the_result_at_most_as_the_clipping_allows(clean, outlier):
+    s_t, ks = 3.0, 5.0
+    clean = [10 + s_t * v for v in clean]           # within 1 sigma: never clipped
+    m = model(len(clean) + 1, s_t=s_t, fsigma=s_t)
+    base = float(np.mean(np.float32(clean)))
+    r = combine(clean + [outlier], m, kf=3.0, ks=ks)
+    sigma = np.sqrt(s_t ** 2 + max(max(clean) - 10, 0))
+    bound = (ks * sigma + (max(clean) - min(clean))) / (len(clean) + 1)
+    assert abs(r.flux[0] - base) <= bound + 1e-4
+    if abs(outlier - np.median(clean)) > ks * sigma + (max(clean) - min(clean)):
+        assert r.flux[0] == pytest.approx(base, abs=1e-4)
