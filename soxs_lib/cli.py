@@ -42,13 +42,19 @@ def _epilog() -> str:
     return "\n".join(lines)
 
 
+def _flags(default) -> argparse.ArgumentParser:
+    """-V and -x, accepted before or after the sub-command."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-V", "--verbose", action="store_true", default=default,
+                   help="verbose output, with a traceback on errors")
+    p.add_argument("-x", "--overwrite", action="store_true", default=default,
+                   help="overwrite existing products")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-V", "--verbose", action="store_true",
-                        help="verbose output, with a traceback on errors")
-    common.add_argument("-x", "--overwrite", action="store_true",
-                        help="overwrite existing products")
-    top = argparse.ArgumentParser(prog="soxs", parents=[common],
+    common = _flags(argparse.SUPPRESS)   # a sub-command must not reset the top's -x
+    top = argparse.ArgumentParser(prog="soxs", parents=[_flags(False)],
                                   description="SOXS data reduction: the master dark")
     top.add_argument("--version", action="version", version=f"soxs {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
