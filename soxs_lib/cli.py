@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soxs {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except Interrupted as exc:
-        print(f"soxs {args.command}: interrupted ({exc}); no product written",
+        print(f"soxs {args.command}: interrupted ({exc}); products are whole or absent, "
+              "never partial",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     except MemoryError:

@@ -62,6 +62,7 @@ class RawImage:
     """A 2-D primary image opened for row reads; ``header`` is the primary header."""
 
     def __init__(self, path, tag: str | None = None):
+        self._fd = None
         self.path = Path(path)
         self.tag = tag
         self.header, self._offset, extra = read_header(self.path)
@@ -89,7 +90,6 @@ class RawImage:
         if size < need:
             raise InputError(f"{self.path}: truncated: the header announces "
                              f"{need} bytes of data and header, the file has {size}")
-        self._fd = None
 
     # -- row access ------------------------------------------------------
     def open(self):

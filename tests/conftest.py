@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 import shutil
 
@@ -62,4 +63,4 @@ def small_set(vis_small, tmp_path):
     truth, sof = vis_small
     dst = tmp_path / "raw"
     shutil.copytree(sof.parent, dst)
-    return truth, dst / "mdark.sof"
+    return replace(truth, paths=[dst / p.name for p in truth.paths]), dst / "mdark.sof"
