@@ -67,14 +67,15 @@ class Param:
 PARAMETERS: tuple[Param, ...] = (
     Param("frame_clipping_sigma", float, 3.0, 1.0, 100.0,
           "Number of sigma (robust sigma of the frame) from the median frame flux "
-          "beyond which a pixel is marked rogue in that frame; a rogue sample is "
-          "rejected when it is also an outlier of its own pixel stack at this sigma"),
+          "beyond which a pixel is rogue in that frame; a rogue sample is rejected "
+          "when it also departs from its pixel's non-rogue samples by this many "
+          "noise sigmas"),
     Param("frame_clipping_iterations", int, 3, 1, 50,
           "Number of sigma-clipping iterations for each frame's median level and "
           "robust sigma"),
     Param("stacked_clipping_sigma", float, 5.0, 1.0, 100.0,
-          "Number of sigma (robust sigma of the pixel stack) from the median pixel "
-          "flux beyond which a sample is excluded from the stack"),
+          "Number of noise sigmas of the pixel stack from the median pixel flux "
+          "beyond which a sample is excluded from the stack"),
     Param("stacked_clipping_iterations", int, 5, 1, 50,
           "Maximum number of sigma-clipping iterations on each pixel stack"),
     Param("hot_pixel_sigma", float, 5.0, 1.0, 1000.0,

@@ -106,20 +106,31 @@ def _ext_header(name: str, role: str, extra: dict) -> fits.Header:
     return h
 
 
+def extension_headers() -> dict:
+    """EXTNAME -> header cards of the three image extensions."""
+    qual = {"HDUCLAS3": "FLAG32BIT", "SCIDATA": kw.EXT_FLUX, "ERRDATA": kw.EXT_ERR}
+    qual.update({f"QUALB{bit.bit_length() - 1}": (bit, meaning[:47])
+                 for bit, meaning in flags.MEANINGS.items()})
+    return {
+        kw.EXT_FLUX: _ext_header(kw.EXT_FLUX, "DATA", {
+            "BUNIT": kw.BUNIT, "ERRDATA": kw.EXT_ERR, "QUALDATA": kw.EXT_QUAL}),
+        kw.EXT_QUAL: _ext_header(kw.EXT_QUAL, "QUALITY", qual),
+        kw.EXT_ERR: _ext_header(kw.EXT_ERR, "ERROR", {
+            "HDUCLAS3": "RMSE", "BUNIT": kw.BUNIT, "SCIDATA": kw.EXT_FLUX,
+            "QUALDATA": kw.EXT_QUAL}),
+    }
+
+
+def extension_data(md: MasterDark) -> dict:
+    return {kw.EXT_FLUX: md.flux.astype(np.float32, copy=False),
+            kw.EXT_QUAL: md.qual.astype(np.int32),
+            kw.EXT_ERR: md.err.astype(np.float32, copy=False)}
+
+
 def build_hdus(md: MasterDark, filename: str) -> fits.HDUList:
     primary = fits.PrimaryHDU(header=primary_header(md, filename))
-    flux = fits.ImageHDU(md.flux.astype(np.float32, copy=False), _ext_header(
-        kw.EXT_FLUX, "DATA", {"BUNIT": kw.BUNIT, "ERRDATA": kw.EXT_ERR,
-                              "QUALDATA": kw.EXT_QUAL}))
-    qual = fits.ImageHDU(md.qual.astype(np.int16), _ext_header(
-        kw.EXT_QUAL, "QUALITY", {"HDUCLAS3": "FLAG16BIT", "SCIDATA": kw.EXT_FLUX,
-                                 "ERRDATA": kw.EXT_ERR}))
-    for bit, meaning in flags.MEANINGS.items():
-        qual.header[f"QUALB{bit.bit_length() - 1}"] = (bit, meaning[:47])
-    err = fits.ImageHDU(md.err.astype(np.float32, copy=False), _ext_header(
-        kw.EXT_ERR, "ERROR", {"HDUCLAS3": "RMSE", "BUNIT": kw.BUNIT,
-                              "SCIDATA": kw.EXT_FLUX, "QUALDATA": kw.EXT_QUAL}))
-    hdus = fits.HDUList([primary, flux, qual, err])
+    heads, data = extension_headers(), extension_data(md)
+    hdus = fits.HDUList([primary] + [fits.ImageHDU(data[n], heads[n]) for n in heads])
     primary.header["DATAMD5"] = data_md5(hdus)
     return hdus
 

@@ -80,7 +80,7 @@ def test_product_header_is_eso_compliant(done):
         assert hdul["FLUX"].data.dtype == np.dtype(">f4")
         assert hdul["ERR"].data.dtype == np.dtype(">f4")
         assert hdul["FLUX"].header["BUNIT"] == "electron"
-        assert hdul["QUAL"].header["QUALB0"] == 1
+        assert hdul["QUAL"].header["QUALB0"] == 1 and hdul["QUAL"].data.dtype == np.dtype(">i4")
         assert np.all(np.isfinite(hdul["FLUX"].data))
 
 

@@ -1,0 +1,136 @@
+"""PyEsoRex plugin: ``pyesorex --recipe-dir recipes soxs_mdark mdark.sof``.
+
+A thin adapter: ``cpl`` at the boundaries (FrameSet in, ``cpl.ui``
+parameters, ``cpl.dfs`` product with a ``cpl.core`` PropertyList, ``Msg``
+logs); the science is ``soxs_lib.mdark.make_master_dark``, shared with the
+``soxs`` command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import sys
+
+try:
+    import soxs_lib
+except ImportError:   # run from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import soxs_lib
+
+import cpl.core
+import cpl.dfs
+import cpl.ui
+
+from soxs_lib import keywords as kw
+from soxs_lib import manpage, params
+from soxs_lib.errors import SoxsError
+from soxs_lib.frames import load_frameset
+from soxs_lib.mdark import make_master_dark
+from soxs_lib.product import extension_data, extension_headers, product_stem, qc_cards
+from soxs_lib.settings import Settings
+
+_TYPES = ((bool, cpl.core.Type.BOOL), (int, cpl.core.Type.INT),
+          (float, cpl.core.Type.DOUBLE), (str, cpl.core.Type.STRING))
+
+
+def _property(name: str, value, comment: str = ""):
+    for pytype, cpltype in _TYPES:
+        if isinstance(value, pytype):
+            prop = cpl.core.Property(name, cpltype, value)
+            if comment:
+                prop.comment = comment[:47]
+            return prop
+    raise TypeError(f"{name}: no CPL type for {value!r}")
+
+
+def _propertylist(cards) -> cpl.core.PropertyList:
+    plist = cpl.core.PropertyList()
+    for name, value, comment in cards:
+        plist.append(_property(name, value, comment))
+    return plist
+
+
+def _cpl_error(exc: SoxsError) -> Exception:
+    return getattr(cpl.core, exc.cpl_error, cpl.core.IllegalInputError)(str(exc))
+
+
+def cpl_parameter(p: params.Param):
+    par = cpl.ui.ParameterRange(name=p.full_name, description=p.description,
+                                context=params.CONTEXT, default=p.default,
+                                min=p.min, max=p.max)
+    par.cli_alias = p.name
+    return par
+
+
+class SoxsMdark(cpl.ui.PyRecipe):
+    _name = params.RECIPE
+    _version = soxs_lib.__version__
+    _author = "SOXS pipeline team"
+    _email = "soxs-pipeline@example.org"
+    _copyright = "GPL-3.0-or-later"
+    _synopsis = manpage.SYNOPSIS
+    _description = manpage.description()
+
+    def __init__(self):
+        super().__init__()
+        self.parameters = cpl.ui.ParameterList([cpl_parameter(p) for p in params.PARAMETERS])
+
+    def _values(self, settings: dict) -> dict:
+        for name, value in settings.items():
+            self.parameters[name].value = value
+        # PyCPL does not check ranges on assignment: the shared declarations do
+        return params.resolve({p.name: self.parameters[p.full_name].value
+                               for p in params.PARAMETERS}, source="parameter")
+
+    def run(self, frameset: cpl.ui.FrameSet, settings: dict) -> cpl.ui.FrameSet:
+        try:
+            values = self._values(settings)
+            entries, used = [], []
+            for frame in frameset:
+                if frame.tag in kw.RAW_TAGS:
+                    frame.group = cpl.ui.Frame.FrameGroup.RAW
+                elif frame.tag in kw.CALIB_TAGS:
+                    frame.group = cpl.ui.Frame.FrameGroup.CALIB
+                else:
+                    raise SoxsError(f"{frame.file}: unknown tag {frame.tag!r} (soxs_mdark "
+                                    f"takes {', '.join(kw.KNOWN_TAGS)})")
+                entries.append((Path(frame.file), frame.tag))
+                used.append(frame)
+            fs = load_frameset(entries)
+            cpl.core.Msg.info(self._name, f"{len(fs.raws)} {fs.arm} raw darks, "
+                                          f"EXPTIME {fs.exptime:g} s")
+            md = make_master_dark(fs, values, Settings().qc_ranges(fs.arm))
+        except SoxsError as exc:
+            raise _cpl_error(exc) from None
+        for r in md.qc:
+            log = cpl.core.Msg.warning if r.passed is False else cpl.core.Msg.info
+            log(self._name, f"QC {r.qc.name} = {r.formatted()} {r.qc.unit} {r.status}")
+        return self._save(frameset, used, md)
+
+    def _save(self, frameset, used, md) -> cpl.ui.FrameSet:
+        filename = f"{product_stem(md)}.fits"
+        tag = kw.product_tag(md.arm)
+        applist = _propertylist(
+            [(kw.PRO_CATG, tag, "Category of pipeline product frame"),
+             (kw.PRO_TYPE, kw.PRO_TYPE_VALUE, "Product type"),
+             (kw.PRO_TECH, kw.PRO_TECH_VALUE, "Observation technique"),
+             (kw.EXPTIME, float(md.exptime), "Integration time [s]"),
+             ("NCOMBINE", len(md.frameset.raws), "Number of raw frames combined"),
+             ("BUNIT", kw.BUNIT, "Unit of FLUX and ERR")] + qc_cards(md))
+        first = next(f for f in used if Path(f.file).name == md.frameset.first.path.name)
+        try:
+            cpl.dfs.save_propertylist(frameset, self.parameters, cpl.ui.FrameSet(used),
+                                      self._name, applist, soxs_lib.PIPE_ID, filename,
+                                      None, first)
+            heads, data = extension_headers(), extension_data(md)
+            for name, header in heads.items():
+                cards = [(c.keyword, c.value, c.comment) for c in header.cards]
+                cpl.core.Image(data[name]).save(filename, _propertylist(cards),
+                                                cpl.core.io.EXTEND)
+        except Exception:
+            if os.path.exists(filename):   # never leave a half-written product
+                os.unlink(filename)
+            raise
+        return cpl.ui.FrameSet([cpl.ui.Frame(
+            filename, tag=tag, group=cpl.ui.Frame.FrameGroup.PRODUCT,
+            level=cpl.ui.Frame.FrameLevel.FINAL, frameType=cpl.ui.Frame.FrameType.IMAGE)])

@@ -1,0 +1,63 @@
+"""The recipe's man page, generated from the declarations the code uses, so
+``pyesorex --man-page soxs_mdark`` and ``soxs mdark --help`` cannot disagree
+with what runs."""
+
+from __future__ import annotations
+
+from . import flags, params, qc
+from . import keywords as kw
+from .detector import detectors
+
+SYNOPSIS = "Stack raw SOXS dark frames into a master dark with hot-pixel flags and QC"
+
+
+def description() -> str:
+    lines = [
+        "Stacks at least {n} raw dark frames of one arm (NIR or VIS), taken with the same".format(
+            n=kw.MIN_FRAMES),
+        "exposure time, readout mode, binning and window, into a master dark in electrons,",
+        "with a per-pixel uncertainty (ERR) and quality flags (QUAL) marking hot pixels.",
+        "",
+        "Input frames:",
+    ]
+    for arm in kw.ARMS:
+        lines.append(f"  {kw.raw_tag(arm):<16} raw   {arm} raw dark frames, at least "
+                     f"{kw.MIN_FRAMES}")
+    lines += [f"  {kw.BIAS_TAG:<16} calib optional master bias for VIS darks (else the",
+              f"  {'':<16}       overscan gives each frame's bias level)", "",
+              "Parameters (full name soxs.soxs_mdark.<name>, command-line alias <name>):"]
+    for p in params.PARAMETERS:
+        lines.append(f"  {p.name} ({p.type.__name__}, default {p.default}, range "
+                     f"[{p.min}, {p.max}]):")
+        lines.append(f"      {p.description}.")
+    lines += ["", "Method:",
+              "  Each frame is converted to electrons with its gain and trimmed to the arm's",
+              "  science region; VIS frames lose their bias level (overscan or master bias).",
+              "  Frame clipping: each frame's level and robust sigma come from iterative",
+              "  clipping about its median (frame_clipping_sigma, _iterations); a sample that",
+              "  is rogue in its frame and departs from its pixel's non-rogue samples by more",
+              "  than frame_clipping_sigma noise sigmas is rejected (cosmic rays), while a hot",
+              "  pixel, rogue in every frame but steady, keeps its samples.",
+              "  Stacked clipping: per pixel, iterative rejection beyond stacked_clipping_sigma",
+              "  noise sigmas of the stack median (stacked_clipping_iterations); the noise",
+              "  sigma is the temporal noise of one frame (from frame differences) plus the",
+              "  Poisson noise of the pixel's own dark signal.  The master is the mean of the",
+              "  surviving samples; ERR is the noise over the root of their number.",
+              "  Hot pixels lie more than hot_pixel_sigma robust sigmas of the master above its",
+              "  median; they keep their measured signal.  NaN/inf and saturated samples are",
+              "  excluded; a pixel without valid sample gets the median, flagged NODATA.",
+              "  Detector parameters: "
+              + "; ".join(f"{a}: gain {d.gain} e-/ADU, science columns {d.science_columns}, "
+                          f"rows {d.science_rows}" for a, d in detectors().items()),
+              "", "Products:",
+              "  DARK_<ARM> (PRO CATG; PRO TYPE REDUCED, PRO TECH IMAGE): primary header with",
+              f"  QC, extensions {kw.EXT_FLUX} (float32, e-), {kw.EXT_QUAL} (int32 flags), "
+              f"{kw.EXT_ERR} (float32, e-).",
+              "  QUAL bits:"]
+    lines += [f"    {bit:>3}  {meaning}" for bit, meaning in flags.MEANINGS.items()]
+    lines += ["", "QC keywords (acceptable ranges; settings can override them):"]
+    for q in qc.QC_DEFS:
+        rng = ", ".join(f"{arm} [{lo:g}, {hi:g}]" for arm, (lo, hi) in q.ranges.items()) or "-"
+        unit = f" [{q.unit}]" if q.unit else ""
+        lines.append(f"  {q.keyword}{unit}: {q.description}; range: {rng}")
+    return "\n".join(lines) + "\n"
