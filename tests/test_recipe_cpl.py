@@ -1,0 +1,86 @@
+"""The PyEsoRex recipe driven through a real ``cpl``: these tests run where
+PyCPL imports and are skipped, with the reason, elsewhere."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+import pytest
+
+from soxs_lib import cli, manpage, params, qc
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "soxs_mdark.py"
+
+cpl = pytest.importorskip("cpl", reason="PyCPL is not installed (ESO's package index only)")
+import cpl.ui  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def recipe_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("soxs_mdark_recipe", RECIPE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_parameters_full_names_aliases_ranges(recipe_module):
+    r = recipe_module.SoxsMdark()
+    for p in params.PARAMETERS:
+        par = r.parameters[p.full_name]
+        assert par.cli_alias == p.name
+        assert par.default == p.default
+        assert (par.min, par.max) == (p.min, p.max)
+    assert r._description == manpage.description()
+
+
+def _run(recipe_module, sof, workdir, settings=None):
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        return recipe_module.SoxsMdark().run(cpl.ui.FrameSet(str(sof)), settings or {})
+    finally:
+        os.chdir(cwd)
+
+
+def test_recipe_product_matches_the_command_line(recipe_module, vis_small, tmp_path):
+    truth, sof = vis_small
+    out = _run(recipe_module, sof, tmp_path,
+               {"soxs.soxs_mdark.frame_clipping_sigma": 4.0})
+    frames = list(out)
+    assert len(frames) == 1 and frames[0].tag == "DARK_VIS"
+    assert frames[0].group == cpl.ui.Frame.FrameGroup.PRODUCT
+    product = tmp_path / Path(frames[0].file).name
+    assert cli.main(["mdark", str(sof), "-o", str(tmp_path / "cli"),
+                     "--frame_clipping_sigma=4"]) == 0
+    cli_product = next((tmp_path / "cli/products/soxs_mdark").glob("*.fits"))
+    assert product.name == cli_product.name
+    with fits.open(product) as a, fits.open(cli_product) as b:
+        ha, hb = a[0].header, b[0].header
+        assert ha["HIERARCH ESO PRO CATG"] == "DARK_VIS"
+        for name in ("FLUX", "QUAL", "ERR"):
+            np.testing.assert_array_equal(a[name].data, b[name].data)
+        for q in qc.QC_DEFS:
+            key = f"HIERARCH ESO QC {q.name}"
+            if key in hb:
+                assert ha[key] == pytest.approx(hb[key], rel=1e-12)
+        n = len(params.PARAMETERS)
+        assert [ha[f"HIERARCH ESO PRO REC1 PARAM{i} NAME"] for i in range(1, n + 1)] == \
+               [p.name for p in params.PARAMETERS]
+        assert ha["HIERARCH ESO PRO REC1 PIPE ID"] == hb["HIERARCH ESO PRO REC1 PIPE ID"]
+        assert ha["HIERARCH ESO PRO REC1 RAW1 CATG"] == "DARK_VIS"
+
+
+def test_recipe_errors_are_cpl_errors(recipe_module, small_set, tmp_path):
+    truth, sof = small_set
+    short = tmp_path / "short.sof"
+    short.write_text("".join(f"{p} DARK_VIS\n" for p in truth.paths[:2]))
+    with pytest.raises(cpl.core.DataNotFoundError, match="at least 3"):
+        _run(recipe_module, short, tmp_path)
+    with pytest.raises(cpl.core.IllegalInputError, match="outside the allowed range"):
+        _run(recipe_module, sof, tmp_path, {"soxs.soxs_mdark.stacked_clipping_sigma": -1.0})
+    fits.setval(truth.paths[1], "EXPTIME", value=10.0)
+    with pytest.raises(cpl.core.IllegalInputError, match="mixed exposure time"):
+        _run(recipe_module, sof, tmp_path)
+    assert not list(tmp_path.glob("*.fits"))
