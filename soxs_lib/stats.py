@@ -24,28 +24,47 @@ def clipped_stats(x: np.ndarray, sigma: float, iterations: int):
     of the kept values corrected for the truncation: unlike the MAD, it is not
     biased by integer (quantised) data.  Values rejected in one pass stay
     rejected.  Returns (median, sigma, number clipped, mean) of the kept
-    finite values of ``x``."""
+    finite values of ``x``.
+
+    Clipping symmetric bounds keeps a contiguous run of the sorted values, so
+    one sort and prefix sums make every pass O(log n) instead of a new median
+    and standard deviation over all values."""
     x = np.asarray(x, np.float64).ravel()
-    x = x[np.isfinite(x)]
-    if x.size == 0:
+    xs = np.sort(x[np.isfinite(x)])
+    n = xs.size
+    if n == 0:
         return np.nan, np.nan, 0, np.nan
-    keep = np.ones(x.size, bool)
-    kept = x
-    med = float(np.median(kept))
-    s = MAD_TO_SIGMA * float(np.median(np.abs(kept - med)))
+    lo, hi = 0, n                       # the kept values are xs[lo:hi]
+    med = _median_of_sorted(xs, lo, hi)
+    s = MAD_TO_SIGMA * float(np.median(np.abs(xs - med)))
+    centre = med                        # prefix sums about it: no cancellation
+    d = xs - centre
+    c1 = np.concatenate(([0.0], np.cumsum(d)))
+    c2 = np.concatenate(([0.0], np.cumsum(d * d)))
     corr = math.sqrt(truncation_factor(sigma))
     for _ in range(iterations):
         if s == 0.0:
             break
-        new = keep & (np.abs(x - med) <= sigma * s)
-        changed = new.sum() != keep.sum()
-        keep = new
-        kept = x[keep]
-        med = float(np.median(kept))
-        s = float(kept.std()) / corr
+        nlo = max(lo, int(np.searchsorted(xs, med - sigma * s, "left")))
+        nhi = min(hi, int(np.searchsorted(xs, med + sigma * s, "right")))
+        if nhi <= nlo:
+            break
+        changed = (nlo, nhi) != (lo, hi)
+        lo, hi = nlo, nhi
+        m = hi - lo
+        mean_d = (c1[hi] - c1[lo]) / m
+        med = _median_of_sorted(xs, lo, hi)
+        s = math.sqrt(max((c2[hi] - c2[lo]) / m - mean_d * mean_d, 0.0)) / corr
         if not changed:
             break
-    return med, s, int(x.size - keep.sum()), float(kept.mean())
+    mean = centre + (c1[hi] - c1[lo]) / (hi - lo)
+    return med, s, int(n - (hi - lo)), float(mean)
+
+
+def _median_of_sorted(xs: np.ndarray, lo: int, hi: int) -> float:
+    m = hi - lo
+    h = lo + m // 2
+    return float(xs[h]) if m % 2 else 0.5 * float(xs[h - 1] + xs[h])
 
 
 def sample_rows(r0: int, r1: int, ncol: int, target: int = SAMPLE_PIXELS) -> np.ndarray:
