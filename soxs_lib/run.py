@@ -14,7 +14,7 @@ from . import keywords as kw
 from . import settings as settings_mod
 from .frames import collect_inputs, load_frameset
 from .mdark import MasterDark, make_master_dark
-from .plot import write_qc_plot
+from .plot import preload, write_qc_plot
 from .product import build_hdus, product_stem
 from .publish import ProductSet, ensure_dir
 from .report import qc_table, report
@@ -61,6 +61,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         prod_dir = ensure_dir(root / kw.WORKSPACE_PRODUCTS / params.RECIPE)
         qc_dir = ensure_dir(root / kw.WORKSPACE_QC / params.RECIPE)
         publisher = ProductSet(overwrite, prod_dir)
+        preload()
         md = make_master_dark(fs, values, settings.qc_ranges(fs.arm))
         stem = product_stem(md)
         fits_path = prod_dir / f"{stem}.fits"
