@@ -73,7 +73,7 @@ class FrameSet:
     arm: str
     raws: list[RawImage]
     bias: Path | None = None
-    ignored: list[str] = field(default_factory=list)
+    dropped: list = field(default_factory=list)   # (path, why): unusable data
 
     @property
     def first(self) -> RawImage:

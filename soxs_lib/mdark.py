@@ -4,6 +4,7 @@ call ``make_master_dark``; neither does any science of its own."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 import logging
 import time
@@ -16,7 +17,7 @@ from . import keywords as kw
 from .detector import Detector, detector
 from .errors import InputError
 from .frames import FrameSet
-from .stack import FrameModel, stack_frames
+from .stack import FrameModel, n_threads, stack_frames, warm_up
 from .stats import clipped_stats, sample_rows, temporal_noise
 
 log = logging.getLogger("soxs")
@@ -104,6 +105,46 @@ def _master_bias(path, region, full_shape, gain):
     return np.ascontiguousarray(flux), np.ascontiguousarray(np.nan_to_num(err) ** 2)
 
 
+def _frame_stats(img, rows, region, saturation, gain, overscan, pix_offset, kf, itf):
+    """(FrameInfo, sampled pixels in e-, why the frame is unusable or "")."""
+    r0, _, c0, c1 = region
+    adu = img.read_row_set(rows)
+    bad = ~np.isfinite(adu) | (adu >= saturation)
+    bias = 0.0
+    if overscan:
+        over = np.concatenate([adu[:, :c0], adu[:, c1:]], axis=1)
+        over = over[np.isfinite(over) & (over < saturation)]
+        _, _, _, bias = clipped_stats(over, kf, itf)  # mean: data are integers
+        if not np.isfinite(bias):
+            return None, None, "its overscan holds no valid pixel"
+    e = (adu[:, c0:c1] - bias) * gain
+    if pix_offset is not None:
+        e = e - pix_offset[rows - r0]
+    e[bad[:, c0:c1]] = np.nan
+    level, sigma, nrogue, _ = clipped_stats(e, kf, itf)
+    if not np.isfinite(level):
+        return None, None, "no valid pixel (all NaN, infinite or saturated)"
+    if sigma == 0.0:
+        return None, None, (f"constant (value {level / gain + bias:g} ADU): a failed "
+                            "readout, not a dark")
+    return (FrameInfo(img.path.name, bias, level, sigma,
+                      nrogue / max(1, np.isfinite(e).sum())), e, "")
+
+
+def _drop(fs: FrameSet, dropped) -> None:
+    """Remove unusable frames from the set, or refuse it if too few remain."""
+    why = "; ".join(f"{img.path}: {reason}" for img, reason in dropped)
+    keep = [img for img in fs.raws if all(img is not d for d, _ in dropped)]
+    if len(keep) < kw.MIN_FRAMES:
+        raise InputError(f"only {len(keep)} of {len(fs.raws)} raw darks are usable, "
+                         f"soxs_mdark needs at least {kw.MIN_FRAMES}; {why}")
+    for img, reason in dropped:
+        log.warning("dropped %s: %s", img.path, reason)
+        img.close()
+        fs.dropped.append((img.path, reason))
+    fs.raws[:] = keep
+
+
 def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict) -> MasterDark:
     t0 = time.perf_counter()
     det = detector(fs.arm)
@@ -118,39 +159,29 @@ def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict) -> MasterDark:
         raise InputError(f"{fs.first.path}: no overscan columns to measure the bias "
                          f"level; add a {kw.BIAS_TAG} frame to the SOF")
 
-    # frame statistics on evenly spaced rows of every frame
+    # frame statistics on evenly spaced rows of every frame, two frames at a
+    # time (the sorts release the GIL); a frame without usable data is dropped
     rows = sample_rows(r0, r1, fs.first.shape[1])
-    infos, samples, biases = [], [], []
-    for img in fs.raws:
-        adu = img.read_row_set(rows)
-        bad = ~np.isfinite(adu) | (adu >= det.saturation)
-        bias = 0.0
-        if det.bias_from_overscan and fs.bias is None:
-            over = np.concatenate([adu[:, :c0], adu[:, c1:]], axis=1)
-            over = over[np.isfinite(over) & (over < det.saturation)]
-            _, _, _, bias = clipped_stats(over, kf, itf)  # mean: data are integers
-            if not np.isfinite(bias):
-                raise InputError(f"{img.path}: the overscan holds no valid pixel")
-        e = (adu[:, c0:c1] - bias) * gain
-        if pix_offset is not None:
-            e = e - pix_offset[rows - r0]
-        e[bad[:, c0:c1]] = np.nan
-        level, sigma, nrogue, _ = clipped_stats(e, kf, itf)
-        if not np.isfinite(level):
-            raise InputError(f"{img.path}: no valid pixel (all NaN, infinite or saturated)")
-        if sigma == 0.0:
-            raise InputError(f"{img.path}: the frame is constant (value {level / gain:g} ADU "
-                             "after bias removal): a failed readout, not a dark")
-        infos.append(FrameInfo(img.path.name, bias, level, sigma,
-                               nrogue / max(1, np.isfinite(e).sum())))
-        samples.append(e)
-        biases.append(bias)
-    s_t, per_pair = temporal_noise(samples, kf, itf)
+    overscan = det.bias_from_overscan and fs.bias is None
+    threads = n_threads(values["nthreads"])
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        warm = pool.submit(warm_up)      # loads the compiled kernel meanwhile
+        stats = list(pool.map(lambda img: _frame_stats(
+            img, rows, region, det.saturation, gain, overscan, pix_offset, kf, itf),
+            fs.raws))
+        dropped = [(img, why) for img, (_, _, why) in zip(fs.raws, stats) if why]
+        if dropped:
+            _drop(fs, dropped)
+            stats = [st for st in stats if not st[2]]
+        infos = [info for info, _, _ in stats]
+        s_t, per_pair = temporal_noise([e for _, e, _ in stats], kf, itf, pool.map)
+        warm.result()
+    del stats
     for k, s in enumerate(per_pair):
         if not s > 0:
             raise InputError(f"{fs.raws[k].path} and {fs.raws[k + 1].path}: identical "
                              "pixel values (the same exposure twice?)")
-    del samples
+    biases = [i.bias_adu for i in infos]
     t1 = time.perf_counter()
 
     scale = np.array([img.bscale * gain for img in fs.raws], np.float64)
@@ -190,6 +221,7 @@ def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict) -> MasterDark:
         "RAW NOISE": s_t,
         "MASTER RON": float(np.median(err[clean])) if clean.any() else float("nan"),
         "REJ FRAC": float(res.nrej.sum(dtype=np.int64)) / max(1, nvalid),
+        "NRAW DROPPED": len(fs.dropped),
     }
     if not exptime > 0:
         del values_qc["DARK CURRENT"]

@@ -41,6 +41,8 @@ QC_DEFS: tuple[QCDef, ...] = (
     QCDef("MASTER RON", "e-", "Median uncertainty (ERR) of the master dark's good pixels",
           {}, ".3f"),
     QCDef("REJ FRAC", "", "Fraction of valid samples rejected by the clipping", {}, ".3e"),
+    QCDef("NRAW DROPPED", "", "Raw darks left out as unusable (constant, no valid pixel)",
+          {}, "d"),
 )
 
 BY_NAME = {q.name: q for q in QC_DEFS}

@@ -127,16 +127,22 @@ class RawImage:
 
     def read_rows(self, r0: int, r1: int) -> np.ndarray:
         """Rows [r0, r1) as float32 in ADU (BSCALE/BZERO applied)."""
-        data = self.read_rows_raw(r0, r1).astype(np.float32)
+        return self._adu(self.read_rows_raw(r0, r1))
+
+    def read_row_set(self, rows) -> np.ndarray:
+        """Selected rows, float32 in ADU."""
+        raw = np.empty((len(rows), self.shape[1]), self.dtype)
+        for k, r in enumerate(rows):
+            self.read_rows_raw(r, r + 1, raw[k:k + 1])
+        return self._adu(raw)
+
+    def _adu(self, raw: np.ndarray) -> np.ndarray:
+        data = raw.astype(np.float32)
         if self.bscale != 1.0:
             data *= np.float32(self.bscale)
         if self.bzero != 0.0:
             data += np.float32(self.bzero)
         return data
-
-    def read_row_set(self, rows) -> np.ndarray:
-        """Selected rows, float32 in ADU."""
-        return np.stack([self.read_rows(r, r + 1)[0] for r in rows])
 
     def read_all(self) -> np.ndarray:
         return self.read_rows(0, self.shape[0])

@@ -22,6 +22,9 @@ def report(md: MasterDark, products: dict, plots: dict, seconds: float) -> str:
            f"EXPTIME {md.exptime:g} s ({seconds:.2f} s)", "", "Products:"]
     out += [f"  {label:<10} {path}" for label, path in products.items()]
     out += ["", "QC plots:"] + [f"  {label:<10} {path}" for label, path in plots.items()]
+    if fs.dropped:
+        out += ["", f"WARNING: {len(fs.dropped)} raw dark(s) left out as unusable:"]
+        out += [f"  {path}: {why}" for path, why in fs.dropped]
     out += [""] + [f"  {line}" for line in qc_table(md)]
     failed = [r.qc.name for r in md.qc if r.passed is False]
     out += ["", f"QC FAILED: {', '.join(failed)}" if failed else "QC: all metrics pass"]

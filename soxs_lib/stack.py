@@ -205,6 +205,13 @@ def n_threads(requested: int = 0) -> int:
     return max(1, min(n, numba.config.NUMBA_NUM_THREADS))
 
 
+def warm_up() -> None:
+    """Load the compiled kernel from numba's cache (its first call costs
+    about 0.2 s), so that can overlap other work."""
+    combine_block(np.zeros((3, 1), np.float32), FrameModel(
+        np.ones(3), np.zeros(3), np.ones(3), np.zeros(3), np.ones(3), 1.0, 0.0), 3, 3, 1)
+
+
 def combine_block(stack: np.ndarray, model: FrameModel, kframe: float, kstack: float,
                   iterations: int, pix_offset=None, pix_var=None) -> StackResult:
     """Clip and combine a whole (N, ...) stack held in memory."""

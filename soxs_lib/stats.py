@@ -73,12 +73,12 @@ def sample_rows(r0: int, r1: int, ncol: int, target: int = SAMPLE_PIXELS) -> np.
     return np.arange(r0, r1, step)
 
 
-def temporal_noise(frames: list[np.ndarray], sigma: float, iterations: int):
+def temporal_noise(frames: list[np.ndarray], sigma: float, iterations: int, mapper=map):
     """Noise of one frame from differences of consecutive frames, so the
     fixed pattern cancels: clipped robust sigma of (a - b) / sqrt(2), for
-    each consecutive pair; returns (median over pairs, per-pair values)."""
-    per_pair = []
-    for a, b in zip(frames[:-1], frames[1:]):
-        _, s, _, _ = clipped_stats(a - b, sigma, iterations)
-        per_pair.append(s / np.sqrt(2.0))
+    each consecutive pair; returns (median over pairs, per-pair values).
+    ``mapper`` (an executor's ``map``) may spread the pairs over threads."""
+    def pair(k):
+        return clipped_stats(frames[k] - frames[k + 1], sigma, iterations)[1] / np.sqrt(2.0)
+    per_pair = list(mapper(pair, range(len(frames) - 1)))
     return float(np.median(per_pair)), per_pair
