@@ -8,36 +8,42 @@ from . import flags
 from .stats import MAD_TO_SIGMA
 
 
-def grouped_median(x: np.ndarray) -> float:
-    """Median, interpolated within its value when the data are quantised.
+def grouped_median(x: np.ndarray) -> tuple[float, float]:
+    """(grouped median, plain median) of ``x``, which it reorders.
 
     A master of integer raw frames takes values on a grid (step gain/N); the
-    plain median then snaps to the grid.  Like the median of grouped data, this
-    places it inside the middle grid cell by the counts on either side."""
+    plain median then snaps to the grid.  Like the median of grouped data, the
+    grouped median places it inside the middle grid cell by the counts on
+    either side.  One partition serves both."""
     n = x.size
     k = (n - 1) // 2
-    mid = float(np.partition(x, k)[k])
+    x.partition((k, k + 1) if n > 1 else k)
+    mid = float(x[k])
+    plain = mid if n % 2 else 0.5 * (mid + float(x[k + 1]))
     equal = int(np.count_nonzero(x == mid))
     if equal < max(2, n // 1000):
-        return float(np.median(x))
-    below = int(np.count_nonzero(x < mid))
-    upper = x[x > mid]
-    lower = x[x < mid]
+        return plain, plain
+    below = int(np.count_nonzero(x[:k] < mid))     # x[:k] <= mid, x[k+1:] >= mid
+    upper = x[k + 1:]
+    upper = upper[upper > mid]
+    lower = x[:k]
+    lower = lower[lower < mid]
     steps = [v for v in ((upper.min() - mid) if upper.size else None,
                          (mid - lower.max()) if lower.size else None) if v is not None]
     if not steps:
-        return mid
-    w = min(steps)
-    return mid - w / 2 + w * (n / 2 - below) / equal
+        return mid, plain
+    w = float(min(steps))
+    return mid - w / 2 + w * (n / 2 - below) / equal, plain
 
 
 def master_level(flux: np.ndarray, qual: np.ndarray):
     """Median and MAD-based sigma of the master over pixels with data."""
-    good = flux[(qual & flags.NODATA) == 0]
+    good = flux[(qual & flags.NODATA) == 0]        # a copy: free to reorder
     if good.size == 0:
         return np.nan, np.nan
-    med = grouped_median(good)
-    return med, MAD_TO_SIGMA * float(np.median(np.abs(good - float(np.median(good)))))
+    med, plain = grouped_median(good)
+    dev = np.abs(good - np.float32(plain), out=good)
+    return med, MAD_TO_SIGMA * float(np.median(dev))
 
 
 def flag_hot_pixels(flux: np.ndarray, qual: np.ndarray, nsigma: float):

@@ -68,8 +68,14 @@ class ProductSet:
     def write(self, final: Path, writer) -> None:
         """Call writer(tmp_path) and flush it to disk; errors name the file."""
         tmp = self.stage(final)
+        self.complete(final, lambda: writer(tmp))
+
+    def complete(self, final: Path, finish) -> None:
+        """Call finish() (which writes the staged file of ``final``) and flush
+        that file to disk; errors name the file."""
+        tmp = next(t for t, f in self.staged if f == Path(final))
         try:
-            writer(tmp)
+            finish()
             fd = os.open(tmp, os.O_RDONLY)
             try:
                 os.fsync(fd)

@@ -14,7 +14,7 @@ from . import keywords as kw
 from . import settings as settings_mod
 from .frames import collect_inputs, load_frameset
 from .mdark import MasterDark, make_master_dark
-from .plot import preload, write_qc_plot
+from .plot import PlotProcess, plot_data
 from .product import build_hdus, product_stem
 from .publish import ProductSet, ensure_dir
 from .report import qc_table, report
@@ -41,7 +41,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
-    publisher = None
+    publisher = plotter = None
     try:
         settings = (settings_mod.load(settings_path) if settings_path
                     else settings_mod.Settings())
@@ -61,7 +61,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         prod_dir = ensure_dir(root / kw.WORKSPACE_PRODUCTS / params.RECIPE)
         qc_dir = ensure_dir(root / kw.WORKSPACE_QC / params.RECIPE)
         publisher = ProductSet(overwrite, prod_dir)
-        preload()
+        plotter = PlotProcess()      # imports matplotlib while the master is made
         md = make_master_dark(fs, values, settings.qc_ranges(fs.arm))
         stem = product_stem(md)
         fits_path = prod_dir / f"{stem}.fits"
@@ -77,10 +77,11 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         for line in qc_table(md):
             log.info("  %s", line)
 
+        title = f"{stem}  ({len(fs.raws)} x {fs.arm} dark, {md.exptime:g} s)"
+        plotter.submit(plot_data(md, title), publisher.stage(plot_path))
         hdus = build_hdus(md, fits_path.name)
         publisher.write(fits_path, lambda tmp: hdus.writeto(tmp, checksum=True))
-        publisher.write(plot_path, lambda tmp: write_qc_plot(
-            md, tmp, f"{stem}  ({len(fs.raws)} x {fs.arm} dark, {md.exptime:g} s)"))
+        publisher.complete(plot_path, plotter.wait)
         elapsed = time.perf_counter() - t0
         log.info("done in %.2f s; QC %s", elapsed, "PASS" if md.qc_passed else "FAIL")
         log.info("rerun with:")
@@ -91,6 +92,8 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         plots = {"QC": plot_path}
         return Result(md, products, plots, report(md, products, plots, elapsed))
     finally:
+        if plotter is not None:
+            plotter.cancel()
         if publisher is not None:
             publisher.abort()
         log.removeHandler(handler)

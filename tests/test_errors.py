@@ -148,7 +148,40 @@ def test_constant_frame_is_refused(small_set, tmp_path, capsys, value):
     with fits.open(bad) as h:
         data = np.full_like(h[0].data, value)
         fits.PrimaryHDU(data, h[0].header).writeto(bad, overwrite=True)
-    refused(capsys, tmp_path, [sof], 2, bad, "constant")
+    refused(capsys, tmp_path, [sof], 2, bad, "constant", "only 2 of 3 raw darks are usable")
+
+
+def test_unusable_frame_is_left_out_when_enough_remain(tmp_path, capsys):
+    from soxs_lib.simulate import simulate_darks
+    truth = simulate_darks(tmp_path / "raw", arm="VIS", nframes=4, seed=7, binning=2,
+                           cosmics_per_frame=50)
+    bad = truth.paths[2]
+    with fits.open(bad) as h:
+        fits.PrimaryHDU(np.zeros_like(h[0].data), h[0].header).writeto(bad, overwrite=True)
+    rc = cli.main(["mdark", str(tmp_path / "raw/mdark.sof"), "-o", str(tmp_path / "ws")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "left out as unusable" in out and str(bad) in out and "constant" in out
+    path = next((tmp_path / "ws/products/soxs_mdark").glob("*.fits"))
+    h = fits.getheader(path)
+    assert h["NCOMBINE"] == 3 and h["HIERARCH ESO QC NRAW DROPPED"] == 1
+    raws = [h[f"HIERARCH ESO PRO REC1 RAW{i} NAME"] for i in (1, 2, 3)]
+    assert bad.name not in raws and "HIERARCH ESO PRO REC1 RAW4 NAME" not in h
+    log = next((tmp_path / "ws/products/soxs_mdark").glob("*_log.txt")).read_text()
+    assert f"dropped {bad}" in log
+
+
+def test_plot_failure_is_an_output_error_and_leaves_nothing(small_set, tmp_path, capsys,
+                                                           monkeypatch):
+    """The QC plot is drawn by a forked child; its failure fails the run."""
+    from soxs_lib import plot
+
+    def broken(data, path):
+        raise RuntimeError("no fonts today")
+    monkeypatch.setattr(plot, "draw", broken)
+    truth, sof = small_set
+    refused(capsys, tmp_path, [sof], 4, "_QC.png", "QC plot could not be drawn",
+            "no fonts today", raws=truth.paths)
 
 
 def test_nan_inf_and_extreme_pixels_are_flagged_not_propagated(tmp_path):
