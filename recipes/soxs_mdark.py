@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+import shutil
 import sys
+import tempfile
 
 try:
     import soxs_lib
@@ -102,6 +104,10 @@ class SoxsMdark(cpl.ui.PyRecipe):
             md = make_master_dark(fs, values, Settings().qc_ranges(fs.arm))
         except SoxsError as exc:
             raise _cpl_error(exc) from None
+        for path, why in fs.dropped:
+            cpl.core.Msg.warning(self._name, f"left out {path}: {why}")
+        left_out = {str(path) for path, _ in fs.dropped}
+        used = [f for f in used if f.file not in left_out]
         for r in md.qc:
             log = cpl.core.Msg.warning if r.passed is False else cpl.core.Msg.info
             log(self._name, f"QC {r.qc.name} = {r.formatted()} {r.qc.unit} {r.status}")
@@ -118,19 +124,22 @@ class SoxsMdark(cpl.ui.PyRecipe):
              ("NCOMBINE", len(md.frameset.raws), "Number of raw frames combined"),
              ("BUNIT", kw.BUNIT, "Unit of FLUX and ERR")] + qc_cards(md))
         first = next(f for f in used if Path(f.file).name == md.frameset.first.path.name)
+        # written whole in a private folder, then renamed into place: an
+        # interrupted or failed run never leaves a partial product behind
+        staging = tempfile.mkdtemp(prefix=f".{filename}.", dir=".")
         try:
+            tmp = os.path.join(staging, filename)    # PIPEFILE is the final name
             cpl.dfs.save_propertylist(frameset, self.parameters, cpl.ui.FrameSet(used),
-                                      self._name, applist, soxs_lib.PIPE_ID, filename,
+                                      self._name, applist, soxs_lib.PIPE_ID, tmp,
                                       None, first)
             heads, data = extension_headers(), extension_data(md)
             for name, header in heads.items():
                 cards = [(c.keyword, c.value, c.comment) for c in header.cards]
-                cpl.core.Image(data[name]).save(filename, _propertylist(cards),
+                cpl.core.Image(data[name]).save(tmp, _propertylist(cards),
                                                 cpl.core.io.EXTEND)
-        except Exception:
-            if os.path.exists(filename):   # never leave a half-written product
-                os.unlink(filename)
-            raise
+            os.replace(tmp, filename)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return cpl.ui.FrameSet([cpl.ui.Frame(
             filename, tag=tag, group=cpl.ui.Frame.FrameGroup.PRODUCT,
             level=cpl.ui.Frame.FrameLevel.FINAL, frameType=cpl.ui.Frame.FrameType.IMAGE)])

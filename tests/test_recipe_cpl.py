@@ -84,3 +84,30 @@ def test_recipe_errors_are_cpl_errors(recipe_module, small_set, tmp_path):
     with pytest.raises(cpl.core.IllegalInputError, match="mixed exposure time"):
         _run(recipe_module, sof, tmp_path)
     assert not list(tmp_path.glob("*.fits"))
+
+
+def test_recipe_leaves_out_an_unusable_frame(recipe_module, tmp_path):
+    from soxs_lib.simulate import simulate_darks
+    truth = simulate_darks(tmp_path / "raw", arm="VIS", nframes=4, seed=7, binning=2,
+                           cosmics_per_frame=50)
+    bad = truth.paths[1]
+    with fits.open(bad) as h:
+        fits.PrimaryHDU(np.zeros_like(h[0].data), h[0].header).writeto(bad, overwrite=True)
+    out = _run(recipe_module, tmp_path / "raw/mdark.sof", tmp_path)
+    with fits.open(tmp_path / Path(list(out)[0].file).name) as h:
+        hdr = h[0].header
+        assert hdr["NCOMBINE"] == 3 and hdr["HIERARCH ESO QC NRAW DROPPED"] == 1
+        names = [hdr[f"HIERARCH ESO PRO REC1 RAW{i} NAME"] for i in (1, 2, 3)]
+        assert bad.name not in names and "HIERARCH ESO PRO REC1 RAW4 NAME" not in hdr
+
+
+def test_recipe_failure_while_saving_leaves_nothing(recipe_module, vis_small, tmp_path,
+                                                     monkeypatch):
+    truth, sof = vis_small
+
+    def broken(md):
+        raise RuntimeError("disk gone")
+    monkeypatch.setattr(recipe_module, "extension_data", broken)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        _run(recipe_module, sof, tmp_path)
+    assert list(tmp_path.iterdir()) == []
