@@ -13,6 +13,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -c 'from soxs_lib.stack import warm_up; warm_up()'  # compile the kernel once
 	touch $(STAMP)
 
 run: install

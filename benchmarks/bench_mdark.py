@@ -1,0 +1,785 @@
+#!/usr/bin/env python3
+"""Speed and memory of ``soxs mdark`` against its peers, on the same raw darks.
+
+Peers, each run as a child process and measured end to end (wall time, and the
+child's own peak RSS from ``os.wait4``):
+
+- ``soxspipe mdark`` (soxspipe 0.17.4 from PyPI, in its own venv
+  ``benchmarks/venv-soxspipe``), on the very files ``soxs mdark`` reads;
+- ESO's C recipe ``hawki_cal_dark`` through ``esorex`` (Debian packages
+  ``esorex`` and ``cpl-plugin-hawki``) on synthetic HAWK-I darks with about the
+  same number of pixel-frames as the NIR case (a HAWK-I frame has 4 chips of
+  2048x2048);
+- the floor: a minimal python process that imports numpy and astropy, reads
+  every input frame fully and writes a 3-extension product of the master's
+  size with checksums.
+
+The runs of one case alternate between the tools (the order rotates from one
+repetition to the next).  A run counts only if its exit status is a success
+(``soxs``: 0, or 5 = products written but a QC metric out of range) *and* its
+product exists afterwards; ``soxspipe`` exits 0 even when its recipe fails, so
+its product is what decides.  Failed runs are reported, never timed.
+
+    make bench                                    # full run, ~6 minutes on 2 cores (first run: + installs, data)
+    .venv/bin/python benchmarks/bench_mdark.py --quick
+    .venv/bin/python benchmarks/bench_mdark.py --cases NIR5,VIS15 --repeat 5
+    .venv/bin/python benchmarks/bench_mdark.py --tools soxs,floor --md
+
+Generated raws go to ``benchmarks/data/``, work folders to ``benchmarks/work/``
+(both git-ignored); the environment (OPENBLAS_* included) is passed unchanged
+to every tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = HERE / "data"
+WORK = HERE / "work"
+VENV_SP = HERE / "venv-soxspipe"
+SOXSPIPE_VERSION = "0.17.4"
+SOXS = ROOT / ".venv" / "bin" / "soxs"
+PY = Path(sys.executable)
+
+RAW_SHAPE = {"NIR": (2048, 2048), "VIS": (4096, 908)}      # (NAXIS2, NAXIS1)
+HAWKI_CHIP = (2048, 2048)
+HAWKI_NCHIP = 4
+DEFAULT_CASES = "NIR5,NIR15,NIR40,VIS5,VIS15"
+QUICK_CASES = "NIR5,VIS5"
+ALL_TOOLS = ("soxs", "soxspipe", "hawki", "floor")
+
+# Keywords soxspipe 0.17.4's mdark needs in the raw frames: removing any one
+# of them from the simulator's frames (found by experiment) leaves soxspipe
+# without a master dark -- and it still exits 0.  The temperatures feed its QC
+# table but their absence aborts the recipe.  Values are used only if the
+# simulator's frames lack a keyword (the benchmark then patches copies for
+# soxspipe, and says so); None = taken from the frame or the arm.
+SOXSPIPE_REQUIRED = {
+    "INSTRUME": "SOXS",
+    "ESO SEQ ARM": None,
+    "ESO DPR CATG": "CALIB",
+    "ESO DPR TYPE": "DARK",
+    "ESO DPR TECH": "IMAGE",
+    "EXPTIME": None,
+    "DATE-OBS": None,
+    "ESO INS TEMP301 VAL": 12.0,            # common-path temperature, C
+}
+SOXSPIPE_REQUIRED_ARM = {
+    "NIR": {"ESO INS TEMP217 VAL": 40.0},   # NIR detector temperature, K
+    "VIS": {"ESO INS TEMP104 VAL": -110.0,  # VIS detector temperature, C
+            "ESO DET BINX": 1, "ESO DET BINY": 1},
+}
+# read when present (gain, read noise, read mode); soxspipe falls back to its
+# detector file without them
+SOXSPIPE_OPTIONAL = ["ESO DET OUT1 CONAD", "ESO DET OUT1 GAIN", "ESO DET CHIP RON",
+                     "ESO DET READ CURID", "MJD-OBS"]
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# --------------------------------------------------------------------------- utils
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def sh(cmd, **kw) -> subprocess.CompletedProcess:
+    # esorex writes esorex.log into its cwd: keep every helper call in WORK
+    WORK.mkdir(parents=True, exist_ok=True)
+    kw.setdefault("cwd", WORK)
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+
+
+def tail(path: Path, n: int = 12) -> str:
+    try:
+        lines = ANSI.sub("", path.read_text(errors="replace")).splitlines()
+    except OSError:
+        return ""
+    return "\n".join("      | " + l for l in lines[-n:])
+
+
+@dataclass
+class Run:
+    ok: bool
+    rc: int
+    wall: float
+    rss_mb: float
+    note: str = ""
+
+
+def run_measured(cmd, cwd: Path, log_path: Path, timeout: float) -> tuple[int, float, float]:
+    """Run ``cmd``; return (exit code, wall s, child's peak RSS in MB)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, stdout=out,
+                                stderr=subprocess.STDOUT, env=os.environ.copy())
+        timer = threading.Timer(timeout, proc.kill)   # our own child only
+        timer.start()
+        try:
+            _, status, ru = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - t0
+    rc = os.waitstatus_to_exitcode(status)
+    proc.returncode = rc                      # already reaped: keep Popen from waiting
+    return rc, wall, ru.ru_maxrss / 1024.0   # ru_maxrss is in KiB on Linux
+
+
+# ------------------------------------------------------------------ set up the peers
+def ensure_soxspipe() -> Path:
+    exe = VENV_SP / "bin" / "soxspipe"
+    vpy = VENV_SP / "bin" / "python"
+    check = ("import importlib.metadata as m, six; print(m.version('soxspipe'))")
+    if vpy.exists():
+        r = sh([vpy, "-c", check])
+        if r.returncode == 0 and r.stdout.strip() == SOXSPIPE_VERSION and exe.exists():
+            return exe
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    log(f"installing soxspipe=={SOXSPIPE_VERSION} into {VENV_SP} (python {base}) ...")
+    if not vpy.exists():
+        subprocess.run([base, "-m", "venv", str(VENV_SP)], check=True)
+    subprocess.run([vpy, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    subprocess.run([vpy, "-m", "pip", "install", "--quiet",
+                    f"soxspipe=={SOXSPIPE_VERSION}", "six"], check=True)
+    r = sh([vpy, "-c", check])
+    if r.returncode != 0 or r.stdout.strip() != SOXSPIPE_VERSION:
+        raise RuntimeError(f"soxspipe install failed: {r.stderr.strip()[-500:]}")
+    return exe
+
+
+def soxspipe_default_settings() -> Path:
+    r = sh([VENV_SP / "bin" / "python", "-c",
+            "import soxspipe, os; print(os.path.dirname(soxspipe.__file__))"])
+    path = Path(r.stdout.strip()) / "soxs_default_settings.yaml"
+    if not path.exists():
+        raise RuntimeError(f"soxspipe default settings not found at {path}")
+    return path
+
+
+def hawki_available() -> bool:
+    if not shutil.which("esorex"):
+        return False
+    r = sh(["esorex", "--recipes"])
+    return "hawki_cal_dark" in r.stdout
+
+
+def apt_get(args, tries: int = 60, wait: float = 20.0) -> subprocess.CompletedProcess:
+    """apt-get, waiting while another process holds the dpkg/apt lock."""
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for i in range(tries):
+        r = subprocess.run(prefix + ["apt-get"] + args, capture_output=True, text=True, env=env)
+        if r.returncode == 0:
+            return r
+        if re.search(r"Could not get lock|Unable to acquire|lock-frontend|is held by process",
+                     r.stderr):
+            log(f"  apt/dpkg lock busy (another process); waiting {wait:.0f}s ({i + 1}/{tries})")
+            time.sleep(wait)
+            continue
+        return r
+    return r
+
+
+def ensure_hawki() -> bool:
+    if hawki_available():
+        return True
+    log("installing esorex and cpl-plugin-hawki with apt-get ...")
+    r = apt_get(["install", "-y", "esorex", "cpl-plugin-hawki"])
+    if r.returncode != 0:
+        apt_get(["update"])
+        r = apt_get(["install", "-y", "esorex", "cpl-plugin-hawki"])
+    if r.returncode != 0:
+        log(f"  apt-get failed: {r.stderr.strip()[-400:]}")
+    return hawki_available()
+
+
+# ---------------------------------------------------------------------- input data
+def soxs_raws(arm: str, n: int) -> tuple[Path, list[Path]]:
+    """The project's simulated darks (generated once, reused)."""
+    d = DATA / f"{arm}_{n}"
+    sof = d / "mdark.sof"
+    files = []
+    if sof.exists():
+        files = [d / l.split()[0] for l in sof.read_text().splitlines() if l.strip()]
+    if len(files) != n or not all(f.exists() for f in files):
+        shutil.rmtree(d, ignore_errors=True)
+        log(f"simulating {n} {arm} darks in {d} ...")
+        subprocess.run([SOXS, "simulate", "--arm", arm, "-n", str(n), "-o", d],
+                       check=True, stdout=subprocess.DEVNULL)
+        files = [d / l.split()[0] for l in sof.read_text().splitlines() if l.strip()]
+    return sof, files
+
+
+HAWKI_SRC = r"""
+import sys
+import numpy as np
+from astropy.io import fits
+from astropy.time import Time, TimeDelta
+d, m = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(2)
+shape = (2048, 2048)
+dit, ndit, gain, ron_e = 60.0, 1, 1.7, 5.0
+chips = []
+for c in range(4):
+    # dark level (ADU): reset/bias-like offset + dark current, 2% fixed pattern,
+    # a gentle gradient, and ~0.1% steady hot pixels (excess 50..20000 ADU)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    level = 15.0 + 0.05 * dit / gain + 2e-3 * (xx + yy) / 2
+    level = level * (1 + 0.02 * rng.standard_normal(shape))
+    hot = rng.random(shape) < 1e-3
+    level[hot] += np.exp(rng.uniform(np.log(50), np.log(20000), hot.sum()))
+    chips.append(np.clip(level, 0, None))
+t0 = Time("2026-01-11T08:29:24", scale="utc")
+for i in range(m):
+    t = t0 + TimeDelta((dit * ndit + 10) * i, format="sec")
+    ph = fits.Header()
+    for k, v in [("ORIGIN", "ESO"), ("TELESCOP", "ESO-VLT-U4"), ("INSTRUME", "HAWKI"),
+                 ("OBJECT", "DARK"), ("EXPTIME", dit * ndit), ("DATE-OBS", t.isot),
+                 ("MJD-OBS", t.mjd), ("HIERARCH ESO DPR CATG", "CALIB"),
+                 ("HIERARCH ESO DPR TYPE", "DARK"), ("HIERARCH ESO DPR TECH", "IMAGE"),
+                 ("HIERARCH ESO DET DIT", dit), ("HIERARCH ESO DET NDIT", ndit),
+                 ("HIERARCH ESO DET NDSAMPLES", 2), ("HIERARCH ESO TPL NEXP", m),
+                 ("HIERARCH ESO TPL EXPNO", i + 1)]:
+        ph[k] = v
+    hdus = [fits.PrimaryHDU(header=ph)]
+    for c, level in enumerate(chips):
+        # Poisson dark signal + Gaussian read noise, float32 like HAWK-I raws
+        img = (rng.poisson(level * gain) / gain).astype(np.float32)
+        img += np.float32(ron_e / gain) * rng.standard_normal(shape, dtype=np.float32)
+        eh = fits.Header()
+        eh["EXTNAME"] = f"CHIP{c + 1}.INT1"
+        eh["HIERARCH ESO DET CHIP NO"] = c + 1
+        eh["HIERARCH ESO DET CHIP LIVE"] = True
+        hdus.append(fits.ImageHDU(img, header=eh))
+    fits.HDUList(hdus).writeto(f"{d}/HAWKI_DARK_{i + 1:03d}.fits", overwrite=True)
+"""
+
+
+def hawki_raws(m: int) -> list[Path]:
+    """``m`` HAWK-I-format raw darks: primary header + 4 float32 2048x2048
+    image extensions CHIP1.INT1 .. CHIP4.INT1 (generated once, reused).
+    hawki_cal_dark needs ESO DET DIT, NDIT, NDSAMPLES in the primary header,
+    EXTNAME CHIPn.INT1 on the extensions, and at least 3 frames."""
+    d = DATA / f"HAWKI_{m}"
+    files = [d / f"HAWKI_DARK_{i + 1:03d}.fits" for i in range(m)]
+    if all(f.exists() and fits_hdus(f) for f in files):
+        return files
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    log(f"writing {m} HAWK-I-format darks in {d} ...")
+    subprocess.run([PY, "-c", HAWKI_SRC, str(d), str(m)], check=True)
+    return files
+
+
+PATCH_SRC = r"""
+import json, sys
+from astropy.io import fits
+job = json.loads(sys.argv[1])
+for src, dst in job["files"]:
+    with fits.open(src) as hdul:
+        h = hdul[0].header
+        for k, v in job["cards"].items():
+            if k not in h:
+                if v is None:
+                    v = {"ESO SEQ ARM": job["arm"], "EXPTIME": h.get("ESO DET DIT", 0.0),
+                         "DATE-OBS": h.get("ARCFILE", "SOXS.2026-01-11T08:29:24.000")[5:28]}[k]
+                h["HIERARCH " + k if k.startswith("ESO ") else k] = v
+        hdul.writeto(dst)
+"""
+
+
+def check_soxspipe_headers(arm: str, files: list[Path], workdir: Path) -> tuple[list[Path], list[str]]:
+    """Files soxspipe can read: the originals, or patched copies if the
+    simulator's headers lack a keyword soxspipe needs.  Returns (files, notes)."""
+    need = dict(SOXSPIPE_REQUIRED, **SOXSPIPE_REQUIRED_ARM[arm])
+    missing, optional = set(), set()
+    for f in files:
+        hdus = fits_hdus(f)
+        h = hdus[0][0] if hdus else {}
+        missing |= {k for k in need if k not in h}
+        optional |= {k for k in SOXSPIPE_OPTIONAL if k not in h}
+    notes = [f"{k} (optional for soxspipe)" for k in sorted(optional)]
+    if not missing:
+        return files, notes
+    d = workdir / "patched_raw"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    out = [d / f.name for f in files]
+    job = {"arm": arm, "cards": {k: need[k] for k in missing},
+           "files": [[str(f), str(o)] for f, o in zip(files, out)]}
+    subprocess.run([PY, "-c", PATCH_SRC, json.dumps(job)], check=True)
+    return out, notes + [f"{k} (patched into soxspipe's copies)" for k in sorted(missing)]
+
+
+# --------------------------------------------------------------------------- tools
+FLOOR_SRC = r"""
+import sys
+import numpy as np
+from astropy.io import fits
+out, ny, nx = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+total = 0
+for path in sys.argv[4:]:
+    with fits.open(path, memmap=False) as hdul:
+        for hdu in hdul:
+            if hdu.data is not None:
+                total += hdu.data.size
+hdus = fits.HDUList([fits.PrimaryHDU(),
+                     fits.ImageHDU(np.zeros((ny, nx), np.float32), name="FLUX"),
+                     fits.ImageHDU(np.zeros((ny, nx), np.int32), name="QUAL"),
+                     fits.ImageHDU(np.zeros((ny, nx), np.float32), name="ERR")])
+hdus.writeto(out, overwrite=True, checksum=True)
+"""
+
+
+@dataclass
+class Case:
+    arm: str
+    n: int
+    sof: Path = None
+    files: list = field(default_factory=list)
+    sp_files: list = field(default_factory=list)
+    sp_notes: list = field(default_factory=list)
+    hawki_files: list = field(default_factory=list)
+    master_shape: tuple = None
+    runs: dict = field(default_factory=dict)      # tool -> [Run]
+
+    @property
+    def name(self) -> str:
+        return f"{self.arm}{self.n}"
+
+    @property
+    def label(self) -> str:
+        ny, nx = RAW_SHAPE[self.arm]
+        return f"{self.arm} {self.n}x{nx}x{ny}"
+
+    def mpx(self, tool: str) -> float:
+        if tool == "hawki":
+            return len(self.hawki_files) * HAWKI_NCHIP * HAWKI_CHIP[0] * HAWKI_CHIP[1] / 1e6
+        ny, nx = RAW_SHAPE[self.arm]
+        return self.n * ny * nx / 1e6
+
+    def frames(self, tool: str) -> str:
+        if tool == "hawki":
+            return f"{len(self.hawki_files)}x4x{HAWKI_CHIP[1]}x{HAWKI_CHIP[0]}"
+        ny, nx = RAW_SHAPE[self.arm]
+        return f"{self.n}x{nx}x{ny}"
+
+
+def _card_value(text: str):
+    text = text.strip()
+    if text.startswith("'"):
+        end = text.find("'", 1)
+        while end != -1 and text[end + 1:end + 2] == "'":
+            end = text.find("'", end + 2)
+        return text[1:end].replace("''", "'").rstrip()
+    text = text.split("/", 1)[0].strip()
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return {"T": True, "F": False}.get(text, text)
+
+
+def fits_hdus(path: Path):
+    """[(header dict, shape)] of every HDU, read without astropy so that this
+    process stays small (a child's ru_maxrss starts from its parent's peak
+    RSS at fork/exec, so a fat parent would inflate every measurement).
+    None if the file is missing, truncated or not FITS."""
+    try:
+        size = path.stat().st_size
+        out = []
+        with open(path, "rb") as f:
+            pos = 0
+            while pos < size:
+                hdr, done = {}, False
+                while not done:
+                    block = f.read(2880)
+                    if len(block) < 2880:
+                        return None
+                    pos += 2880
+                    for i in range(0, 2880, 80):
+                        card = block[i:i + 80].decode("ascii", "replace")
+                        if card.startswith("END") and not card[3:].strip():
+                            done = True
+                            break
+                        if card.startswith("HIERARCH ") and "=" in card:
+                            k, v = card[9:].split("=", 1)
+                            hdr[k.strip()] = _card_value(v)
+                        elif card[8:10] == "= ":
+                            hdr[card[:8].strip()] = _card_value(card[10:])
+                if not out and hdr.get("SIMPLE") is not True:
+                    return None
+                naxis = int(hdr.get("NAXIS", 0))
+                shape = tuple(int(hdr[f"NAXIS{j}"]) for j in range(naxis, 0, -1))
+                n = 1
+                for x in shape:
+                    n *= x
+                nbytes = (abs(int(hdr.get("BITPIX", 8))) // 8 * int(hdr.get("GCOUNT", 1))
+                          * ((n if naxis else 0) + int(hdr.get("PCOUNT", 0))))
+                nbytes = -(-nbytes // 2880) * 2880
+                if pos + nbytes > size:
+                    return None
+                f.seek(nbytes, 1)
+                pos += nbytes
+                out.append((hdr, shape))
+        return out or None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def fits_image_shape(path: Path):
+    """Shape of the first 2-D image of a complete FITS file, else None."""
+    for hdr, shape in fits_hdus(path) or []:
+        if len(shape) == 2 and hdr.get("XTENSION", "IMAGE") == "IMAGE":
+            return shape
+    return None
+
+
+def run_soxs(case: Case, rep: int, timeout: float) -> Run:
+    wd = WORK / case.name / "soxs"
+    shutil.rmtree(wd / "products", ignore_errors=True)
+    shutil.rmtree(wd / "qc", ignore_errors=True)
+    wd.mkdir(parents=True, exist_ok=True)
+    logp = wd / f"run{rep}.log"
+    rc, wall, rss = run_measured([SOXS, "mdark", case.sof, "-o", wd, "-x"], wd, logp, timeout)
+    products = [p for p in (wd / "products" / "soxs_mdark").glob("*.fits")]
+    if rc not in (0, 5) or not products:
+        return Run(False, rc, wall, rss, f"exit {rc}, product {'found' if products else 'missing'}"
+                   f"\n{tail(logp)}")
+    hdus = fits_hdus(products[0])
+    flux = [shape for hdr, shape in hdus or [] if hdr.get("EXTNAME") == "FLUX"]
+    if not flux:
+        return Run(False, rc, wall, rss, f"product {products[0].name} incomplete or without FLUX")
+    case.master_shape = case.master_shape or flux[0]
+    return Run(True, rc, wall, rss, "QC FAIL (exit 5)" if rc == 5 else "")
+
+
+def run_soxspipe(case: Case, rep: int, timeout: float, exe: Path, settings: Path) -> Run:
+    # soxspipe wants its settings as ./soxspipe.yaml in the folder it runs in
+    # (it reopens that path after the recipe), an existing output folder, and a
+    # SOF whose paths are absolute (or relative to the cwd); it names the
+    # product after the SOF, taking the night from a leading YYYYmmddTHHMMSS.
+    wd = WORK / case.name / "soxspipe"
+    for sub in ("out", "sessions"):
+        shutil.rmtree(wd / sub, ignore_errors=True)
+    (wd / "out").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings, wd / "soxspipe.yaml")
+    sofname = f"20260111T082924_{case.arm}_MDARK_{case.n}.sof"
+    tag = f"DARK_{case.arm}"
+    (wd / sofname).write_text("".join(f"{p.resolve()} {tag}\n" for p in case.sp_files))
+    logp = wd / f"run{rep}.log"
+    rc, wall, rss = run_measured([exe, "mdark", sofname, "-o", "out", "-s", "soxspipe.yaml",
+                                  "-x"], wd, logp, timeout)
+    products = list((wd / "out" / "reduced").glob(f"**/soxs-mdark/{Path(sofname).stem}.fits"))
+    text = ANSI.sub("", logp.read_text(errors="replace"))
+    if rc != 0 or not products or fits_image_shape(products[0]) is None:
+        return Run(False, rc, wall, rss, f"exit {rc}, product {'found' if products else 'missing'}"
+                   f"\n{tail(logp)}")
+    m = re.search(r"QC values are outside of the acceptable limits: ([^.\n]*)", text)
+    return Run(True, rc, wall, rss, f"QC FAIL ({m.group(1).strip()})" if m else "")
+
+
+def run_hawki(case: Case, rep: int, timeout: float) -> Run:
+    wd = WORK / case.name / "hawki"
+    shutil.rmtree(wd / "out", ignore_errors=True)
+    (wd / "out").mkdir(parents=True, exist_ok=True)
+    (wd / "dark.sof").write_text("".join(f"{p.resolve()} DARK\n" for p in case.hawki_files))
+    logp = wd / f"run{rep}.log"
+    rc, wall, rss = run_measured(["esorex", f"--output-dir={wd / 'out'}", f"--log-dir={wd}",
+                                  "hawki_cal_dark", "dark.sof"], wd, logp, timeout)
+    product = wd / "out" / "hawki_cal_dark.fits"
+    if rc != 0 or not product.exists() or fits_image_shape(product) is None:
+        return Run(False, rc, wall, rss, f"exit {rc}, product "
+                   f"{'found' if product.exists() else 'missing'}\n{tail(logp)}")
+    return Run(True, rc, wall, rss)
+
+
+def run_floor(case: Case, rep: int, timeout: float) -> Run:
+    wd = WORK / case.name / "floor"
+    wd.mkdir(parents=True, exist_ok=True)
+    out = wd / "floor_product.fits"
+    out.unlink(missing_ok=True)
+    ny, nx = case.master_shape or RAW_SHAPE[case.arm]
+    logp = wd / f"run{rep}.log"
+    rc, wall, rss = run_measured([PY, "-c", FLOOR_SRC, out, ny, nx] + list(case.files),
+                                 wd, logp, timeout)
+    if rc != 0 or not out.exists():
+        return Run(False, rc, wall, rss, f"exit {rc}\n{tail(logp)}")
+    return Run(True, rc, wall, rss)
+
+
+# ------------------------------------------------------------------------- report
+def machine_info() -> list[str]:
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 ** 2:.1f} GiB"
+    except OSError:
+        pass
+    from importlib.metadata import version
+    cores = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    blas = ", ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
+                     if k.startswith(("OPENBLAS", "OMP_", "MKL_", "NUMBA_"))) or "none set"
+    return [f"machine: {cpu}; {cores} cores ({usable} usable); memory {mem}; "
+            f"{platform.system()} {platform.release()}",
+            f"python {platform.python_version()} ({PY}); numpy {version('numpy')}; "
+            f"astropy {version('astropy')}",
+            f"environment (unchanged for every tool): {blas}"]
+
+
+def peer_versions(have_sp: bool, have_hawki: bool) -> list[str]:
+    out = []
+    r = sh([SOXS, "--version"])
+    out.append(f"soxs: {(r.stdout or r.stderr).strip()}")
+    if have_sp:
+        r = sh([VENV_SP / "bin" / "python", "-c",
+                "import importlib.metadata as m, numpy, platform; "
+                "print(m.version('soxspipe'), numpy.__version__, platform.python_version())"])
+        v = r.stdout.split()
+        if len(v) == 3:
+            out.append(f"soxspipe {v[0]} (numpy {v[1]}, python {v[2]}, {VENV_SP})")
+    if have_hawki:
+        r = sh(["esorex", "--version"])
+        m = re.search(r"version\s+(\S+)", r.stdout)
+        r2 = sh(["esorex", "--man-page", "hawki_cal_dark"])
+        m2 = re.search(r"hawki_cal_dark -- version (\S+)", r2.stdout)
+        out.append(f"esorex {m.group(1) if m else '?'}, hawki_cal_dark "
+                   f"{m2.group(1) if m2 else '?'} (C, CPL)")
+    return out
+
+
+def summarize(case: Case, tool: str):
+    runs = case.runs.get(tool)
+    if not runs:
+        return None
+    ok = [r for r in runs if r.ok]
+    d = {"runs": f"{len(ok)}/{len(runs)}", "ok": bool(ok)}
+    if ok:
+        walls = [r.wall for r in ok]
+        d["wall"] = statistics.median(walls)
+        d["wmin"], d["wmax"] = min(walls), max(walls)
+        d["rss"] = max(r.rss_mb for r in ok)
+        d["thr"] = case.mpx(tool) / d["wall"]
+    notes = sorted({r.note.splitlines()[0] for r in runs if r.note})
+    d["notes"] = "; ".join(notes)
+    return d
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def build_table(cases: list[Case], tools: list[str]):
+    head = ["case", "tool", "frames x size", "ok/runs", "median s", "min-max s",
+            "peak RSS MB", "Mpx-fr", "Mpx-fr/s", "spipe/soxs t", "spipe/soxs RSS",
+            "soxs/floor t", "soxs/hawki thr", "notes"]
+    rows = []
+    for c in cases:
+        s = {t: summarize(c, t) for t in tools}
+        soxs = s.get("soxs") or {}
+        first = True
+        for t in tools:
+            d = s[t]
+            if d is None:
+                continue
+            r = [c.label if first else "", t, c.frames(t), d["runs"]]
+            if d["ok"]:
+                r += [f"{d['wall']:.2f}", f"{d['wmin']:.2f}-{d['wmax']:.2f}",
+                      f"{d['rss']:.0f}", f"{c.mpx(t):.1f}", f"{d['thr']:.1f}"]
+            else:
+                r += ["FAILED", "-", "-", f"{c.mpx(t):.1f}", "-"]
+            if t == "soxs":
+                sp = s.get("soxspipe") or {}
+                fl = s.get("floor") or {}
+                hk = s.get("hawki") or {}
+                r += [ratio(sp.get("wall"), soxs.get("wall")),
+                      ratio(sp.get("rss"), soxs.get("rss")),
+                      ratio(soxs.get("wall"), fl.get("wall")),
+                      ratio(soxs.get("thr"), hk.get("thr"))]
+            else:
+                r += ["", "", "", ""]
+            r.append(d["notes"])
+            rows.append(r)
+            first = False
+    return head, rows
+
+
+def format_text(head, rows) -> str:
+    w = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    w[-1] = len(head[-1])     # notes: free width
+    line = lambda r: "  ".join(str(x).ljust(w[i]) if i < 3 or i == len(r) - 1
+                               else str(x).rjust(w[i]) for i, x in enumerate(r)).rstrip()
+    out = [line(head), "-" * (sum(w) + 2 * (len(w) - 1))]
+    prev = None
+    for r in rows:
+        if r[0] and prev is not None:
+            out.append("")
+        out.append(line(r))
+        prev = r
+    return "\n".join(out)
+
+
+def format_md(head, rows) -> str:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- main
+def parse_cases(text: str) -> list[Case]:
+    cases = []
+    for tok in text.replace(" ", "").split(","):
+        m = re.fullmatch(r"(NIR|VIS)[:_x]?(\d+)", tok.upper())
+        if not m or int(m.group(2)) < 3:
+            raise SystemExit(f"bad case {tok!r}: use e.g. NIR5,NIR15,VIS5 (at least 3 frames)")
+        cases.append(Case(m.group(1), int(m.group(2))))
+    return cases
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help=f"smoke run: cases {QUICK_CASES}, 1 repetition, no warm-up")
+    ap.add_argument("--repeat", type=int, default=None, help="timed runs per tool and case (3)")
+    ap.add_argument("--cases", default=None, help=f"comma-separated, default {DEFAULT_CASES}")
+    ap.add_argument("--tools", default=",".join(ALL_TOOLS),
+                    help="comma-separated subset of " + ",".join(ALL_TOOLS))
+    ap.add_argument("--timeout", type=float, default=1800.0, help="per run, seconds")
+    ap.add_argument("--md", nargs="?", const=str(HERE / "results.md"), default=None,
+                    metavar="PATH", help="also write the table in Markdown "
+                    "(default path benchmarks/results.md)")
+    a = ap.parse_args(argv)
+    repeat = a.repeat or (1 if a.quick else 3)
+    cases = parse_cases(a.cases or (QUICK_CASES if a.quick else DEFAULT_CASES))
+    tools = [t for t in ALL_TOOLS if t in a.tools.split(",")]
+    unknown = set(a.tools.split(",")) - set(ALL_TOOLS)
+    if unknown or "soxs" not in tools:
+        raise SystemExit(f"--tools must include soxs; unknown: {sorted(unknown)}")
+    if not SOXS.exists():
+        raise SystemExit(f"{SOXS} not found: run `make install` first")
+    t_start = time.perf_counter()
+    header = machine_info()
+    for l in header:
+        log(l)
+
+    problems = []
+    sp_exe = sp_settings = None
+    if "soxspipe" in tools:
+        try:
+            sp_exe = ensure_soxspipe()
+            sp_settings = soxspipe_default_settings()
+        except Exception as e:                              # reported, not fatal
+            problems.append(f"soxspipe unavailable: {e}")
+            tools.remove("soxspipe")
+    if "hawki" in tools and not ensure_hawki():
+        problems.append("esorex/hawki_cal_dark unavailable: hawki runs skipped")
+        tools.remove("hawki")
+    versions = peer_versions("soxspipe" in tools, "hawki" in tools)
+    for l in versions:
+        log(l)
+
+    for c in cases:
+        c.sof, c.files = soxs_raws(c.arm, c.n)
+        if "soxspipe" in tools:
+            c.sp_files, c.sp_notes = check_soxspipe_headers(c.arm, c.files, WORK / c.name)
+            for n in c.sp_notes:
+                problems.append(f"{c.name}: simulator header lacks {n} for soxspipe")
+        if "hawki" in tools and c.arm == "NIR":
+            c.hawki_files = hawki_raws(max(3, round(c.n / 4)))
+
+    runners = {
+        "soxs": lambda c, i: run_soxs(c, i, a.timeout),
+        "soxspipe": lambda c, i: run_soxspipe(c, i, a.timeout, sp_exe, sp_settings),
+        "hawki": lambda c, i: run_hawki(c, i, a.timeout),
+        "floor": lambda c, i: run_floor(c, i, a.timeout),
+    }
+
+    def tools_for(c):
+        return [t for t in tools if t != "hawki" or c.hawki_files]
+
+    if not a.quick:
+        # warm-up, untimed: page cache, numba's compile cache, .pyc files
+        c = cases[0]
+        log(f"warm-up on {c.name} (untimed) ...")
+        for t in tools_for(c):
+            r = runners[t](c, 0)
+            if not r.ok:
+                log(f"  warm-up {t} FAILED: {r.note}")
+
+    for c in cases:
+        ts = tools_for(c)
+        for i in range(repeat):
+            order = ts[i % len(ts):] + ts[:i % len(ts)]       # rotate the order
+            for t in order:
+                r = runners[t](c, i + 1)
+                c.runs.setdefault(t, []).append(r)
+                state = "ok" if r.ok else "FAILED"
+                log(f"  {c.name:6s} {t:9s} rep {i + 1}/{repeat}: {state:6s} "
+                    f"{r.wall:7.2f} s {r.rss_mb:7.0f} MB  {r.note.splitlines()[0] if r.note else ''}")
+                if not r.ok:
+                    log(r.note)
+
+    head, rows = build_table(cases, tools)
+    elapsed = time.perf_counter() - t_start
+    text = format_text(head, rows)
+    log("")
+    log("=" * 100)
+    for l in header + versions:
+        log(l)
+    log(f"{repeat} timed run(s) per tool and case, alternating; wall = end-to-end child "
+        f"process time; RSS = child's peak (os.wait4); Mpx-fr = frames x pixels/frame / 1e6")
+    log(f"hawki: hawki_cal_dark on max(3, round(N/4)) synthetic HAWK-I darks of 4 chips "
+        f"(same pixel-frames order as the NIR case); floor: import numpy+astropy, read "
+        f"all frames, write FLUX/QUAL/ERR with checksums")
+    log("")
+    log(text)
+    for p in problems:
+        log(f"NOTE: {p}")
+    import resource
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log(f"this benchmark process peaked at {own:.0f} MB: on Linux a child's ru_maxrss "
+        f"starts from its parent's peak, so every RSS above includes up to that much")
+    log(f"benchmark total time {elapsed / 60:.1f} min")
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    (WORK / "results.json").write_text(json.dumps(
+        {"machine": header, "versions": versions, "repeat": repeat,
+         "cases": {c.name: {t: [r.__dict__ for r in rs] for t, rs in c.runs.items()}
+                   for c in cases}}, indent=1))
+    if a.md:
+        Path(a.md).write_text("# soxs mdark benchmark\n\n" + "\n".join(
+            f"- {l}" for l in header + versions) + f"\n- {repeat} timed runs per tool and "
+            "case\n\n" + format_md(head, rows) + "\n" +
+            "".join(f"\nNote: {p}\n" for p in problems))
+        log(f"wrote {a.md}")
+    failed = any(not r.ok for c in cases for rs in c.runs.values() for r in rs)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
