@@ -111,8 +111,10 @@ def _frame_stats(img, rows, region, saturation, gain, overscan, pix_offset, kf, 
     adu = img.read_row_set(rows)
     bad = ~np.isfinite(adu) | (adu >= saturation)
     bias = 0.0
-    if overscan:
-        over = np.concatenate([adu[:, :c0], adu[:, c1:]], axis=1)
+    if overscan:     # every overscan row: the bias offsets the whole master
+        full = img.read_rows(0, img.shape[0])
+        over = np.concatenate([full[:, :c0], full[:, c1:]], axis=1)
+        del full
         over = over[np.isfinite(over) & (over < saturation)]
         _, _, _, bias = clipped_stats(over, kf, itf)  # mean: data are integers
         if not np.isfinite(bias):
