@@ -7,6 +7,8 @@ import logging
 import os
 from pathlib import Path
 import shlex
+import shutil
+import sys
 import time
 
 from . import __version__, params
@@ -22,11 +24,23 @@ from .report import qc_table, report
 log = logging.getLogger("soxs")
 
 
+def _program() -> str:
+    """``soxs`` if that name finds this very program, else its full path (as
+    from a virtual environment that is not activated)."""
+    exe = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if exe is None or exe.name != "soxs" or not exe.exists():
+        return "soxs"
+    found = shutil.which("soxs")
+    if found and Path(found).resolve() == exe.resolve():
+        return "soxs"
+    return shlex.quote(str(exe.resolve()))
+
+
 def rerun_command(argv: list[str]) -> str:
     args = list(argv)
     if "-x" not in args and "--overwrite" not in args:
         args.insert(1, "-x")
-    return f"cd {shlex.quote(os.getcwd())} && soxs {shlex.join(args)}"
+    return f"cd {shlex.quote(os.getcwd())} && {_program()} {shlex.join(args)}"
 
 
 class Result:

@@ -157,3 +157,18 @@ def test_help_lists_every_parameter_and_settings_roundtrip(capsys, tmp_path):
     s = settings.load(yaml)
     assert params.resolve(s.values) == params.defaults()
     assert s.qc_ranges("NIR") == qc.default_ranges("NIR")
+
+
+def test_last_line_of_the_log_reruns_the_reduction(done, tmp_path):
+    """Copied from the log as is, with soxs not on PATH, it reproduces the product."""
+    truth, sof, out, res = done
+    prod = next((out / "products/soxs_mdark").glob("*.fits"))
+    before = fits.getdata(prod, "FLUX")
+    command = next((out / "products/soxs_mdark").glob("*_log.txt")).read_text() \
+        .rstrip().splitlines()[-1]
+    env = {k: v for k, v in os.environ.items() if k != "PATH"}
+    env["PATH"] = "/usr/bin:/bin"
+    rerun = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                           cwd=tmp_path, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    np.testing.assert_array_equal(fits.getdata(prod, "FLUX"), before)
