@@ -261,6 +261,36 @@ def test_output_folder_cannot_be_created(small_set, tmp_path, capsys):
     assert rc == 4 and "cannot create the output folder" in err
 
 
+def _without_root_privilege(cmd):
+    """Root writes anywhere: drop the capabilities that let it (setpriv,
+    util-linux) so that folder permissions apply as to any user."""
+    if os.geteuid() != 0:
+        return cmd
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_no_write_permission(small_set, tmp_path, existing):
+    """A workspace (or its products folder) without write permission."""
+    truth, sof = small_set
+    ws = tmp_path / "ws"
+    locked = ws / "products" / "soxs_mdark" if existing else ws
+    locked.mkdir(parents=True)
+    os.chmod(locked, 0o555)
+    try:
+        res = subprocess.run(_without_root_privilege(
+            [str(SOXS), "mdark", str(sof), "-o", str(ws)]), capture_output=True, text=True,
+            timeout=300)
+    finally:
+        os.chmod(locked, 0o755)
+    assert res.returncode == 4, res.stderr
+    assert "Traceback" not in res.stderr and res.stderr.count("\n") == 1
+    assert str(locked if existing else ws / "products") in res.stderr
+    assert "permission" in res.stderr.lower()
+    assert files_under(ws) == []
+
+
 def _limit_file_size():
     resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
 
