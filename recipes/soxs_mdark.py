@@ -79,7 +79,8 @@ class SoxsMdark(cpl.ui.PyRecipe):
 
     def _values(self, settings: dict) -> dict:
         for name, value in settings.items():
-            self.parameters[name].value = value
+            # an unknown name is a SettingsError naming it, as on the command line
+            self.parameters[params.lookup(name, "parameter").full_name].value = value
         # PyCPL does not check ranges on assignment: the shared declarations do
         return params.resolve({p.name: self.parameters[p.full_name].value
                                for p in params.PARAMETERS}, source="parameter")

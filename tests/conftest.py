@@ -64,3 +64,16 @@ def small_set(vis_small, tmp_path):
     dst = tmp_path / "raw"
     shutil.copytree(sof.parent, dst)
     return replace(truth, paths=[dst / p.name for p in truth.paths]), dst / "mdark.sof"
+
+
+@pytest.fixture
+def one_dead_of_four(tmp_path):
+    """Four small VIS darks, the third all zero (a failed readout): (sof, dead)."""
+    from astropy.io import fits
+    import numpy as np
+    truth = simulate_darks(tmp_path / "raw", arm="VIS", nframes=4, seed=7, binning=2,
+                           cosmics_per_frame=50)
+    dead = truth.paths[2]
+    with fits.open(dead) as h:
+        fits.PrimaryHDU(np.zeros_like(h[0].data), h[0].header).writeto(dead, overwrite=True)
+    return tmp_path / "raw" / "mdark.sof", dead

@@ -151,14 +151,9 @@ def test_constant_frame_is_refused(small_set, tmp_path, capsys, value):
     refused(capsys, tmp_path, [sof], 2, bad, "constant", "only 2 of 3 raw darks are usable")
 
 
-def test_unusable_frame_is_left_out_when_enough_remain(tmp_path, capsys):
-    from soxs_lib.simulate import simulate_darks
-    truth = simulate_darks(tmp_path / "raw", arm="VIS", nframes=4, seed=7, binning=2,
-                           cosmics_per_frame=50)
-    bad = truth.paths[2]
-    with fits.open(bad) as h:
-        fits.PrimaryHDU(np.zeros_like(h[0].data), h[0].header).writeto(bad, overwrite=True)
-    rc = cli.main(["mdark", str(tmp_path / "raw/mdark.sof"), "-o", str(tmp_path / "ws")])
+def test_unusable_frame_is_left_out_when_enough_remain(one_dead_of_four, tmp_path, capsys):
+    sof, bad = one_dead_of_four
+    rc = cli.main(["mdark", str(sof), "-o", str(tmp_path / "ws")])
     out = capsys.readouterr().out
     assert rc == 0
     assert "left out as unusable" in out and str(bad) in out and "constant" in out

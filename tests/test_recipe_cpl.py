@@ -80,20 +80,17 @@ def test_recipe_errors_are_cpl_errors(recipe_module, small_set, tmp_path):
         _run(recipe_module, short, tmp_path)
     with pytest.raises(cpl.core.IllegalInputError, match="outside the allowed range"):
         _run(recipe_module, sof, tmp_path, {"soxs.soxs_mdark.stacked_clipping_sigma": -1.0})
+    with pytest.raises(cpl.core.IllegalInputError, match="unknown parameter 'soxs.soxs_mdark.nope'"):
+        _run(recipe_module, sof, tmp_path, {"soxs.soxs_mdark.nope": 1.0})
     fits.setval(truth.paths[1], "EXPTIME", value=10.0)
     with pytest.raises(cpl.core.IllegalInputError, match="mixed exposure time"):
         _run(recipe_module, sof, tmp_path)
     assert not list(tmp_path.glob("*.fits"))
 
 
-def test_recipe_leaves_out_an_unusable_frame(recipe_module, tmp_path):
-    from soxs_lib.simulate import simulate_darks
-    truth = simulate_darks(tmp_path / "raw", arm="VIS", nframes=4, seed=7, binning=2,
-                           cosmics_per_frame=50)
-    bad = truth.paths[1]
-    with fits.open(bad) as h:
-        fits.PrimaryHDU(np.zeros_like(h[0].data), h[0].header).writeto(bad, overwrite=True)
-    out = _run(recipe_module, tmp_path / "raw/mdark.sof", tmp_path)
+def test_recipe_leaves_out_an_unusable_frame(recipe_module, one_dead_of_four, tmp_path):
+    sof, bad = one_dead_of_four
+    out = _run(recipe_module, sof, tmp_path)
     with fits.open(tmp_path / Path(list(out)[0].file).name) as h:
         hdr = h[0].header
         assert hdr["NCOMBINE"] == 3 and hdr["HIERARCH ESO QC NRAW DROPPED"] == 1
