@@ -88,6 +88,23 @@ def test_damaged_file(small_set, tmp_path, capsys, damage, words):
     refused(capsys, tmp_path, [sof], 2, bad, *words, raws=others)
 
 
+def test_unreadable_file(small_set, tmp_path):
+    truth, sof = small_set
+    bad = truth.paths[1]
+    before = digest(truth.paths)
+    os.chmod(bad, 0)
+    try:
+        res = subprocess.run(_without_root_privilege(
+            [str(SOXS), "mdark", str(sof), "-o", str(tmp_path / "ws")]),
+            capture_output=True, text=True, timeout=300)
+    finally:
+        os.chmod(bad, 0o644)
+    assert res.returncode == 2, res.stderr
+    assert f"{bad}: cannot be read (permission denied)" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "ws").exists()
+    assert digest(truth.paths) == before
+
+
 # -- sets --------------------------------------------------------------------
 def test_empty_sof(tmp_path, capsys):
     sof = tmp_path / "empty.sof"
