@@ -108,17 +108,19 @@ def _master_bias(path, region, full_shape, gain):
 def _frame_stats(img, rows, region, saturation, gain, overscan, pix_offset, kf, itf):
     """(FrameInfo, sampled pixels in e-, why the frame is unusable or "")."""
     r0, _, c0, c1 = region
-    adu = img.read_row_set(rows)
-    bad = ~np.isfinite(adu) | (adu >= saturation)
     bias = 0.0
     if overscan:     # every overscan row: the bias offsets the whole master
         full = img.read_rows(0, img.shape[0])
+        adu = full[rows]
         over = np.concatenate([full[:, :c0], full[:, c1:]], axis=1)
         del full
         over = over[np.isfinite(over) & (over < saturation)]
         _, _, _, bias = clipped_stats(over, kf, itf)  # mean: data are integers
         if not np.isfinite(bias):
             return None, None, "its overscan holds no valid pixel"
+    else:
+        adu = img.read_row_set(rows)
+    bad = ~np.isfinite(adu) | (adu >= saturation)
     e = (adu[:, c0:c1] - bias) * gain
     if pix_offset is not None:
         e = e - pix_offset[rows - r0]

@@ -47,10 +47,6 @@ def plot_data(md: MasterDark, title: str) -> dict:
                 ksig=md.params["hot_pixel_sigma"], title=title)
 
 
-def write_qc_plot(md: MasterDark, path, title: str) -> None:
-    draw(plot_data(md, title), path)
-
-
 def draw(d: dict, path) -> None:
     Figure, FigureCanvasAgg = _matplotlib()
     qc, flux, hot = d["qc"], d["flux"], d["hot"]
