@@ -106,11 +106,19 @@ def main(argv: list[str] | None = None) -> int:
                                    binning=args.binning, pattern=args.pattern)
             print(f"wrote {len(truth.paths)} {args.arm} darks and mdark.sof to {args.outdir}")
             return 0
-        from .run import run_mdark
+        # fork the plotting process before the heavy imports: it imports
+        # matplotlib on the other core while this one imports astropy and numba
+        from .plot import PlotProcess
+        plotter = PlotProcess()
+        try:
+            from .run import run_mdark
+        except BaseException:
+            plotter.cancel()
+            raise
         overrides = {k[4:]: v for k, v in vars(args).items()
                      if k.startswith("par_") and v is not None}
         result = run_mdark(args.inputs, args.outdir, args.settings, overrides,
-                           args.overwrite, argv)
+                           args.overwrite, argv, plotter)
         print(result.text)
         return 0 if result.md.qc_passed else EXIT_QC_FAILED
     except SoxsError as exc:

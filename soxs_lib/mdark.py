@@ -4,6 +4,7 @@ call ``make_master_dark``; neither does any science of its own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 import logging
@@ -149,7 +150,12 @@ def _drop(fs: FrameSet, dropped) -> None:
     fs.raws[:] = keep
 
 
-def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict) -> MasterDark:
+def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict,
+                     stacked: Callable[[np.ndarray, tuple], None] | None = None
+                     ) -> MasterDark:
+    """``stacked(flux, region)``, if given, sees the master as soon as it is
+    stacked (NaN where no frame has data) and the detector region it covers,
+    before hot pixels and QC."""
     t0 = time.perf_counter()
     det = detector(fs.arm)
     gain = _gain(fs, det)
@@ -202,6 +208,8 @@ def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict) -> MasterDark:
                        values["nthreads"])
     for img in fs.raws:
         img.close()
+    if stacked is not None:
+        stacked(res.flux, region)
     t2 = time.perf_counter()
 
     flux, err, qual = res.flux, res.err, res.qual

@@ -1,26 +1,29 @@
 """The QC plot: the master with a robust stretch, its histogram with the hot
 threshold, and the map of hot pixels.
 
-Drawn on a bare ``Figure`` with a fixed layout: pyplot's state and the
-constrained-layout solver cost more than the drawing itself.  Importing
-matplotlib and drawing take about as long as making the master, so
-``PlotProcess`` does both in a forked child: it imports while the parent
-stacks and draws while the parent writes the FITS product.
+Drawn on a bare ``Figure`` with a fixed layout: pyplot's state, the
+constrained-layout solver and automatic title placement cost more than the
+drawing itself.  Importing matplotlib and drawing take about as long as
+making the master, so ``PlotProcess`` does both in a forked child: it
+imports while the parent starts, reduces the master for display while the
+parent flags hot pixels, and draws while the parent writes the FITS product.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import signal
+import warnings
 
 import numpy as np
 
 from . import flags
 from .errors import OutputError
-from .mdark import MasterDark
 
 MAX_DISPLAY = 512    # display pixels per axis (a panel is ~350 pixels wide)
+_PIPE_BYTES = 1 << 20    # fewer context switches while the master is sent
 
 
 def _matplotlib():
@@ -31,89 +34,133 @@ def _matplotlib():
     return Figure, FigureCanvasAgg
 
 
-def _bin(a: np.ndarray, f: int, how) -> np.ndarray:
-    """Reduce f x f blocks with ``how`` along the last axis."""
+def _blocks(a: np.ndarray, f: int) -> np.ndarray:
+    """The f x f blocks of ``a`` as rows of the last axis (a copy)."""
     r, c = (a.shape[0] // f) * f, (a.shape[1] // f) * f
     blocks = a[:r, :c].reshape(r // f, f, c // f, f).swapaxes(1, 2)
-    return how(blocks.reshape(r // f, c // f, f * f), axis=-1)
+    return blocks.reshape(r // f, c // f, f * f)
 
 
-def plot_data(md: MasterDark, title: str) -> dict:
-    """What the plot shows, as plain arrays and numbers (sent to the child)."""
-    return dict(flux=md.flux, hot=(md.qual & flags.HOT) != 0,
-                good=(md.qual & flags.NODATA) == 0, region=md.region,
+def display_factor(shape) -> int:
+    return max(1, -(-max(shape) // MAX_DISPLAY))
+
+
+def reduce_master(flux: np.ndarray) -> tuple[np.ndarray, int]:
+    """The master as stacked (NaN where it has no data), binned for display
+    by f x f medians of the pixels with data; (image, f)."""
+    f = display_factor(flux.shape)
+    if f == 1:
+        return flux, f
+    blocks = np.sort(_blocks(flux, f), axis=-1)    # 6x faster than np.median here
+    n = f * f
+    shown = 0.5 * (blocks[..., (n - 1) // 2] + blocks[..., n // 2])
+    holes = np.isnan(blocks[..., -1])              # NaN sorts last
+    if holes.any():          # blocks with pixels without data
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN: shown as NaN
+            shown[holes] = np.nanmedian(blocks[holes], axis=-1)
+    return shown, f
+
+
+def plot_data(md, title: str) -> dict:
+    """What the plot shows besides the master, as plain arrays and numbers."""
+    hot = (md.qual & flags.HOT) != 0
+    return dict(hot=np.packbits(hot), shape=hot.shape,     # 1/8 of the bytes to send
                 qc={r.qc.name: r.value for r in md.qc},
                 failed=[r.qc.name for r in md.qc if r.passed is False],
                 ksig=md.params["hot_pixel_sigma"], title=title)
 
 
-def draw(d: dict, path) -> None:
-    Figure, FigureCanvasAgg = _matplotlib()
-    qc, flux, hot = d["qc"], d["flux"], d["hot"]
+class QCFigure:
+    """The figure, built and rendered once as soon as the master is stacked:
+    the image panel is then complete, and the final render after QC reuses
+    the ticks and text layouts that did not change."""
+
+    def __init__(self, flux: np.ndarray, region):
+        Figure, FigureCanvasAgg = _matplotlib()
+        shown, f = reduce_master(flux)
+        self.values = flux[np.isfinite(flux)]       # the histogram's pixels
+        self.factor = f
+        r0, _, c0, _ = region
+        # axes in detector pixels of the raw frame, whatever the display binning
+        extent = (c0 - 0.5, c0 + shown.shape[1] * f - 0.5,
+                  r0 - 0.5, r0 + shown.shape[0] * f - 0.5)
+        fig = self.fig = Figure(figsize=(16, 5.6), dpi=80)
+        FigureCanvasAgg(fig)
+        self.axes = axes = fig.subplots(1, 3, gridspec_kw=dict(
+            left=0.04, right=0.985, bottom=0.1, top=0.84, wspace=0.28))
+        finite = shown[np.isfinite(shown)]
+        lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
+        im = axes[0].imshow(shown, origin="lower", cmap="gray", vmin=lo, vmax=hi,
+                            interpolation="nearest", extent=extent)
+        fig.colorbar(im, ax=axes[0], label="e-", shrink=0.85, pad=0.02)
+        binned = f" ({f}x{f} medians)" if f > 1 else ""
+        axes[0].set_title(f"master dark{binned}\nstretch: 0.5-99.5 percentile", **_TITLE)
+        axes[1].set_xlabel("master dark signal (e-); the end bins hold everything beyond")
+        axes[1].set_ylabel("pixels")
+        self.hot = axes[2].imshow(np.zeros(shown.shape, bool), origin="lower", cmap="Reds",
+                                  interpolation="nearest", extent=extent, vmin=0, vmax=1)
+        for ax in (axes[0], axes[2]):
+            ax.set_xlabel("x (raw frame pixels)")
+            ax.set_ylabel("y")
+        fig.canvas.draw()
+
+
+_TITLE = dict(y=1.0, pad=6)     # fixed: no layout pass to place titles
+
+
+def draw(qcf: QCFigure, d: dict, path) -> None:
+    """Complete the figure with what QC found and write it as PNG."""
+    from matplotlib.ticker import NullLocator, StrMethodFormatter
+    qc, f, values, axes = d["qc"], qcf.factor, qcf.values, qcf.axes
     med, rms = qc["MDARK MEDIAN"], qc["MDARK RMS"]
     ksig = d["ksig"]
     thresh = med + ksig * rms
-    f = max(1, -(-max(flux.shape) // MAX_DISPLAY))
-    shown = _bin(flux, f, np.median) if f > 1 else flux
-    hot_shown = _bin(hot, f, np.any) if f > 1 else hot
-    r0, _, c0, _ = d["region"]
-    # axes in detector pixels of the raw frame, whatever the display binning
-    extent = (c0 - 0.5, c0 + shown.shape[1] * f - 0.5, r0 - 0.5, r0 + shown.shape[0] * f - 0.5)
-    binned = f" ({f}x{f} medians)" if f > 1 else ""
-
-    fig = Figure(figsize=(16, 5.6), dpi=80)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 3, gridspec_kw=dict(left=0.04, right=0.985, bottom=0.1,
-                                               top=0.84, wspace=0.28))
-    lo, hi = np.percentile(shown, [0.5, 99.5])
-    im = axes[0].imshow(shown, origin="lower", cmap="gray", vmin=lo, vmax=hi,
-                        interpolation="nearest", extent=extent)
-    fig.colorbar(im, ax=axes[0], label="e-", shrink=0.85, pad=0.02)
-    axes[0].set_title(f"master dark{binned}\nstretch: 0.5-99.5 percentile")
-
-    good = flux[d["good"]]
     span = max(10 * rms, thresh - med + 5 * rms)
-    edges = np.linspace(med - span, med + 2 * span, 201)
-    counts, _ = np.histogram(np.clip(good, edges[0], edges[-1]), bins=edges)
+    counts, edges = np.histogram(values, bins=200, range=(med - span, med + 2 * span))
+    counts[0] += np.count_nonzero(values < edges[0])    # the end bins hold the rest
+    counts[-1] += np.count_nonzero(values > edges[-1])
     axes[1].stairs(counts, edges, fill=True, color="0.3")
     axes[1].set_yscale("log")
+    axes[1].yaxis.set_minor_locator(NullLocator())
+    axes[1].yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))  # not mathtext
+    axes[1].set_xlim(edges[0], edges[-1])
     axes[1].set_ylim(0.7, max(2.0, counts.max()) * 1.5)
     axes[1].axvline(med, color="C0", label=f"median {med:.2f} e-")
     axes[1].axvline(thresh, color="C3", ls="--",
                     label=f"hot threshold {thresh:.2f} e- ({ksig:g} x {rms:.2f})")
-    axes[1].set_xlabel("master dark signal (e-); the end bins hold everything beyond")
-    axes[1].set_ylabel("pixels")
     axes[1].legend(loc="upper right", fontsize=8)
-    axes[1].set_title(f"histogram of {good.size} pixels with data")
+    axes[1].set_title(f"histogram of {values.size} pixels with data", **_TITLE)
 
-    axes[2].imshow(hot_shown, origin="lower", cmap="Reds", interpolation="nearest",
-                   extent=extent, vmin=0, vmax=1)
+    hot = np.unpackbits(d["hot"], count=np.prod(d["shape"])).reshape(d["shape"]).view(bool)
+    qcf.hot.set_data(np.any(_blocks(hot, f), axis=-1) if f > 1 else hot)
     axes[2].set_title(f"hot pixels: {int(qc['HOTPIX NUM'])} "
                       f"({100 * qc['HOTPIX FRAC']:.3f}%)"
-                      f"{' (any in a %dx%d bin)' % (f, f) if f > 1 else ''}")
-    for ax in (axes[0], axes[2]):
-        ax.set_xlabel("x (raw frame pixels)")
-        ax.set_ylabel("y")
+                      f"{' (any in a %dx%d bin)' % (f, f) if f > 1 else ''}", **_TITLE)
     status = "QC FAIL: " + ", ".join(d["failed"]) if d["failed"] else "QC PASS"
-    fig.suptitle(f"{d['title']}   {status}", color="C3" if d["failed"] else "black")
-    fig.savefig(path, format="png")
+    qcf.fig.suptitle(f"{d['title']}   {status}", color="C3" if d["failed"] else "black")
+    qcf.fig.savefig(path, format="png", pil_kwargs={"compress_level": 1})
 
 
 class PlotProcess:
     """The QC plot drawn by a forked child.
 
-    Fork it before the work it should overlap (and, in the command line,
-    before any thread starts); ``submit`` sends the data and the file to
-    write, ``wait`` returns when the file is written or raises OutputError
-    with the child's reason; ``cancel`` ends the child.  Where fork is not
-    available the plot is drawn in-process by ``submit``."""
+    Fork it before the work it should overlap, and before any thread
+    starts.  ``send_master`` passes the master as soon as it is stacked,
+    ``submit`` the rest and the file to write; ``wait`` returns when the file
+    is written or raises OutputError with the child's reason; ``cancel`` ends
+    the child.  Where fork is not available the plot is drawn in-process."""
 
     def __init__(self):
-        self.pid = None
+        self.pid = self._figure = self.path = None
         if not hasattr(os, "fork"):
             return
         job_r, job_w = os.pipe()
         res_r, res_w = os.pipe()
+        try:
+            fcntl.fcntl(job_w, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        except (AttributeError, OSError):     # not Linux, or above the system's limit
+            pass
         pid = os.fork()
         if pid == 0:                                  # the child
             os.close(job_w)
@@ -121,17 +168,33 @@ class PlotProcess:
             _child(job_r, res_w)
         os.close(job_r)
         os.close(res_w)
-        self.pid, self._job, self._result = pid, job_w, res_r
+        self.pid, self._result = pid, res_r
+        self._job = os.fdopen(job_w, "wb")
+
+    def _send(self, message) -> None:
+        try:
+            pickle.dump(message, self._job, protocol=pickle.HIGHEST_PROTOCOL)
+            self._job.flush()
+        except BrokenPipeError:       # the child died; wait() tells why
+            pass
+
+    def send_master(self, flux: np.ndarray, region) -> None:
+        """The master as stacked (NaN where it has no data) and the detector
+        region it covers (first row, last row + 1, first column, last + 1)."""
+        if self.pid is None:
+            self._figure = QCFigure(flux, region)
+        else:
+            self._send((flux, region))
 
     def submit(self, data: dict, path) -> None:
         self.path = path
         if self.pid is None:
-            draw(data, path)
+            draw(self._figure, data, path)
             return
+        self._send((data, str(path)))
         try:
-            with os.fdopen(self._job, "wb") as fh:
-                pickle.dump((data, str(path)), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        except BrokenPipeError:       # the child died; wait() tells why
+            self._job.close()
+        except BrokenPipeError:
             pass
 
     def wait(self) -> None:
@@ -153,25 +216,29 @@ class PlotProcess:
             except (ProcessLookupError, ChildProcessError):
                 pass
             self.pid = None
-            for fd in (self._job, self._result):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            try:
+                self._job.close()
+            except OSError:
+                pass
+            try:
+                os.close(self._result)
+            except OSError:
+                pass
 
 
 def _child(job_fd: int, result_fd: int) -> None:
-    """Import matplotlib, wait for a job, draw it; never returns."""
+    """Import matplotlib, reduce the master, draw; never returns."""
     status = 0
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)        # die with the parent's run
         _matplotlib()
         with os.fdopen(job_fd, "rb") as fh:
-            job = fh.read()
-        if job:                                       # empty: the parent gave up
-            data, path = pickle.loads(job)
-            draw(data, path)
+            figure = QCFigure(*pickle.load(fh))
+            data, path = pickle.load(fh)
+        draw(figure, data, path)
+    except EOFError:                                  # the parent gave up
+        pass
     except BaseException as exc:                      # reported by the parent
         os.write(result_fd, f"{type(exc).__name__}: {exc}".encode()[:2000])
         status = 1

@@ -49,14 +49,19 @@ class Result:
 
 
 def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | None = None,
-              overwrite: bool = False, argv: list[str] | None = None) -> Result:
+              overwrite: bool = False, argv: list[str] | None = None,
+              plotter: PlotProcess | None = None) -> Result:
+    """``plotter``: a PlotProcess forked earlier by the caller (the run ends
+    it); by default one is forked here."""
     t0 = time.perf_counter()
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
-    publisher = plotter = None
+    publisher = None
     try:
+        if plotter is None:
+            plotter = PlotProcess()  # imports matplotlib while the master is made
         settings = (settings_mod.load(settings_path) if settings_path
                     else settings_mod.Settings())
         values = params.resolve(settings.values, overrides or {},
@@ -75,8 +80,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         prod_dir = ensure_dir(root / kw.WORKSPACE_PRODUCTS / params.RECIPE)
         qc_dir = ensure_dir(root / kw.WORKSPACE_QC / params.RECIPE)
         publisher = ProductSet(overwrite, prod_dir)
-        plotter = PlotProcess()      # imports matplotlib while the master is made
-        md = make_master_dark(fs, values, settings.qc_ranges(fs.arm))
+        md = make_master_dark(fs, values, settings.qc_ranges(fs.arm), plotter.send_master)
         stem = product_stem(md)
         fits_path = prod_dir / f"{stem}.fits"
         plot_path = qc_dir / f"{stem}_QC.png"
@@ -107,7 +111,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         return Result(md, products, plots, report(md, products, plots, elapsed))
     finally:
         if plotter is not None:
-            plotter.cancel()
+            plotter.cancel()          # a no-op once the plot is written
         if publisher is not None:
             publisher.abort()
         log.removeHandler(handler)

@@ -188,7 +188,7 @@ def test_plot_failure_is_an_output_error_and_leaves_nothing(small_set, tmp_path,
     """The QC plot is drawn by a forked child; its failure fails the run."""
     from soxs_lib import plot
 
-    def broken(data, path):
+    def broken(*args):
         raise RuntimeError("no fonts today")
     monkeypatch.setattr(plot, "draw", broken)
     truth, sof = small_set

@@ -1,0 +1,64 @@
+"""The QC plot's reduction of the master for display."""
+
+import os
+
+import numpy as np
+import pytest
+
+from soxs_lib import plot
+
+
+def test_display_binning_is_the_median_of_each_block_with_data():
+    rng = np.random.default_rng(5)
+    flux = rng.normal(3.0, 2.0, (2048, 2048)).astype(np.float32)
+    flux[10, 10] = np.nan                    # one pixel without data in a block
+    flux[100:104, 200:204] = np.nan          # a block without any
+    shown, f = plot.reduce_master(flux)
+    assert f == 4 and shown.shape == (512, 512)
+    blocks = flux.reshape(512, 4, 512, 4).swapaxes(1, 2).reshape(512, 512, 16)
+    expect = np.median(blocks, axis=-1)
+    expect[2, 2] = np.median(np.delete(blocks[2, 2], 10 % 4 * 4 + 10 % 4))
+    assert np.isnan(shown[25, 50])
+    expect[25, 50] = np.nan
+    np.testing.assert_array_equal(shown, expect.astype(shown.dtype))
+
+
+def test_small_master_is_shown_unbinned():
+    flux = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    shown, f = plot.reduce_master(flux)
+    assert f == 1 and shown is flux
+
+
+def _png_size(path):
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+@pytest.mark.parametrize("forked", [True, False])
+def test_the_plot_is_drawn_with_pixels_without_data(small_set, tmp_path, monkeypatch, forked):
+    """In a forked child or, where fork is missing, in-process; a master with
+    a hole (saturated in every frame: no data) still gets its plot."""
+    from astropy.io import fits
+    from soxs_lib import flags, frames, params, qc
+    from soxs_lib.detector import detector
+    from soxs_lib.mdark import make_master_dark
+    if not forked:
+        monkeypatch.delattr(os, "fork")
+    truth, sof = small_set
+    for path in truth.paths:
+        with fits.open(path, mode="update") as h:
+            h[0].data[40:80, 100:160] = detector("VIS").saturation
+    fs = frames.load_frameset(frames.collect_inputs([str(sof)]))
+    plotter = plot.PlotProcess()
+    assert (plotter.pid is not None) == forked
+    try:
+        md = make_master_dark(fs, params.resolve(), qc.default_ranges(fs.arm),
+                              plotter.send_master)
+        assert np.count_nonzero(md.qual & flags.NODATA) >= 1000
+        out = tmp_path / "qc.png"
+        plotter.submit(plot.plot_data(md, "test"), out)
+        plotter.wait()
+    finally:
+        plotter.cancel()
+    assert _png_size(out) == (1280, 448)
