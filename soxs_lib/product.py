@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 import hashlib
 import re
 
@@ -14,6 +15,7 @@ from .fitsutil import put
 from .mdark import MasterDark
 
 PRO_DID = "ESO-VLT-DIC.PRO-1.17"
+_MD5_PENDING = "0" * 32     # as long as the digest: the header keeps its size
 DRS_ID = f"soxs_lib-{__version__}"
 
 
@@ -61,7 +63,7 @@ def primary_header(md: MasterDark, filename: str) -> fits.Header:
     for card in inherited(fs.first.header):
         h.append(card)
     put(h, "PIPEFILE", filename, "Filename of data product")
-    put(h, "DATAMD5", "Not computed", "MD5 checksum of the data units")
+    put(h, "DATAMD5", _MD5_PENDING, "MD5 checksum of the data units")
     put(h, "NCOMBINE", len(fs.raws), "Number of raw frames combined")
     put(h, "BUNIT", kw.BUNIT, "Unit of FLUX and ERR")
     put(h, "ESO PRO DID", PRO_DID, "Data dictionary for PRO")
@@ -122,17 +124,18 @@ def extension_headers() -> dict:
 
 
 def extension_data(md: MasterDark) -> dict:
-    return {kw.EXT_FLUX: md.flux.astype(np.float32, copy=False),
-            kw.EXT_QUAL: md.qual.astype(np.int32),
-            kw.EXT_ERR: md.err.astype(np.float32, copy=False)}
+    """The image data as stored (big-endian): written without astropy's
+    in-place byte swapping, so another thread may read them meanwhile."""
+    return {kw.EXT_FLUX: md.flux.astype(">f4"),
+            kw.EXT_QUAL: md.qual.astype(">i4"),
+            kw.EXT_ERR: md.err.astype(">f4")}
 
 
 def build_hdus(md: MasterDark, filename: str) -> fits.HDUList:
+    """The product; DATAMD5 is left to ``write_product``."""
     primary = fits.PrimaryHDU(header=primary_header(md, filename))
     heads, data = extension_headers(), extension_data(md)
-    hdus = fits.HDUList([primary] + [fits.ImageHDU(data[n], heads[n]) for n in heads])
-    primary.header["DATAMD5"] = data_md5(hdus)
-    return hdus
+    return fits.HDUList([primary] + [fits.ImageHDU(data[n], heads[n]) for n in heads])
 
 
 def data_md5(hdus: fits.HDUList) -> str:
@@ -141,8 +144,33 @@ def data_md5(hdus: fits.HDUList) -> str:
     for hdu in hdus:
         if hdu.data is None:
             continue
-        raw = np.ascontiguousarray(hdu.data).astype(hdu.data.dtype.newbyteorder(">"),
-                                                    copy=False).tobytes()
-        md5.update(raw)
-        md5.update(b"\0" * (-len(raw) % 2880))
+        data = np.ascontiguousarray(hdu.data)
+        if data.dtype.byteorder not in (">", "|"):
+            data = data.astype(data.dtype.newbyteorder(">"))
+        md5.update(memoryview(data).cast("B"))
+        md5.update(b"\0" * (-data.nbytes % 2880))
     return md5.hexdigest()
+
+
+def write_product(hdus: fits.HDUList, path) -> None:
+    """Write the product with its checksums and DATAMD5.  The digest is
+    computed on the other core while astropy writes; then the data-less
+    primary header, whose CHECKSUM covers only itself, is rewritten in place
+    with the digest (as CPL updates DATAMD5 after saving)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(data_md5, hdus)
+        hdus.writeto(path, checksum=True)
+        primary = hdus[0]
+        primary.header["DATAMD5"] = digest.result()
+    primary.add_checksum()
+    block = primary.header.tostring().encode("ascii")
+    with open(path, "r+b") as fh:
+        if _end_card(fh.read(len(block))) != _end_card(block):   # a bug, never data
+            raise RuntimeError(f"{path}: the primary header changed size")
+        fh.seek(0)
+        fh.write(block)
+
+
+def _end_card(header: bytes) -> int:
+    end = b"END".ljust(80)
+    return next((i for i in range(0, len(header), 80) if header[i:i + 80] == end), -1)

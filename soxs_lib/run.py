@@ -17,7 +17,7 @@ from . import settings as settings_mod
 from .frames import collect_inputs, load_frameset
 from .mdark import MasterDark, make_master_dark
 from .plot import PlotProcess, plot_data
-from .product import build_hdus, product_stem
+from .product import build_hdus, product_stem, write_product
 from .publish import ProductSet, ensure_dir
 from .report import qc_table, report
 
@@ -98,7 +98,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         title = f"{stem}  ({len(fs.raws)} x {fs.arm} dark, {md.exptime:g} s)"
         plotter.submit(plot_data(md, title), publisher.stage(plot_path))
         hdus = build_hdus(md, fits_path.name)
-        publisher.write(fits_path, lambda tmp: hdus.writeto(tmp, checksum=True))
+        publisher.write(fits_path, lambda tmp: write_product(hdus, tmp))
         publisher.complete(plot_path, plotter.wait)
         elapsed = time.perf_counter() - t0
         log.info("done in %.2f s; QC %s", elapsed, "PASS" if md.qc_passed else "FAIL")
