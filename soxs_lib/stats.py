@@ -27,8 +27,8 @@ def clipped_stats(x: np.ndarray, sigma: float, iterations: int):
     finite values of ``x``.
 
     Clipping symmetric bounds keeps a contiguous run of the sorted values, so
-    one sort and prefix sums make every pass O(log n) instead of a new median
-    and standard deviation over all values."""
+    after one sort every median and the MAD are found by index, and a pass
+    costs one sum and one dot product over the kept run."""
     x = np.asarray(x, np.float64).ravel()
     xs = np.sort(x[np.isfinite(x)])
     n = xs.size
@@ -36,11 +36,9 @@ def clipped_stats(x: np.ndarray, sigma: float, iterations: int):
         return np.nan, np.nan, 0, np.nan
     lo, hi = 0, n                       # the kept values are xs[lo:hi]
     med = _median_of_sorted(xs, lo, hi)
-    s = MAD_TO_SIGMA * float(np.median(np.abs(xs - med)))
-    centre = med                        # prefix sums about it: no cancellation
+    s = MAD_TO_SIGMA * _mad_of_sorted(xs, med)
+    centre = med                        # sums about it: no cancellation
     d = xs - centre
-    c1 = np.concatenate(([0.0], np.cumsum(d)))
-    c2 = np.concatenate(([0.0], np.cumsum(d * d)))
     corr = math.sqrt(truncation_factor(sigma))
     for _ in range(iterations):
         if s == 0.0:
@@ -51,20 +49,45 @@ def clipped_stats(x: np.ndarray, sigma: float, iterations: int):
             break
         changed = (nlo, nhi) != (lo, hi)
         lo, hi = nlo, nhi
-        m = hi - lo
-        mean_d = (c1[hi] - c1[lo]) / m
+        kept = d[lo:hi]
+        mean_d = float(kept.sum()) / kept.size
         med = _median_of_sorted(xs, lo, hi)
-        s = math.sqrt(max((c2[hi] - c2[lo]) / m - mean_d * mean_d, 0.0)) / corr
+        s = math.sqrt(max(float(np.dot(kept, kept)) / kept.size - mean_d * mean_d, 0.0)) / corr
         if not changed:
             break
-    mean = centre + (c1[hi] - c1[lo]) / (hi - lo)
-    return med, s, int(n - (hi - lo)), float(mean)
+    return med, s, int(n - (hi - lo)), float(centre + d[lo:hi].sum() / (hi - lo))
 
 
 def _median_of_sorted(xs: np.ndarray, lo: int, hi: int) -> float:
     m = hi - lo
     h = lo + m // 2
     return float(xs[h]) if m % 2 else 0.5 * float(xs[h - 1] + xs[h])
+
+
+def _mad_of_sorted(xs: np.ndarray, med: float) -> float:
+    """median(|xs - med|) of sorted ``xs`` without a selection pass: the
+    distances below and above ``med`` are two sorted runs."""
+    p = int(np.searchsorted(xs, med, "left"))
+    below = med - xs[:p][::-1]          # ascending
+    above = xs[p:] - med                # ascending
+    n = xs.size
+    k = (n - 1) // 2
+    first = _kth_of_two(below, above, k)
+    return first if n % 2 else 0.5 * (first + _kth_of_two(below, above, k + 1))
+
+
+def _kth_of_two(a: np.ndarray, b: np.ndarray, k: int) -> float:
+    """The k-th smallest (from 0) of two ascending arrays together."""
+    # take i values from a and k + 1 - i from b: the least i with a[i] >= b[k - i]
+    lo, hi = max(0, k + 1 - b.size), min(k + 1, a.size)
+    while lo < hi:
+        i = (lo + hi) // 2
+        if a[i] < b[k - i]:
+            lo = i + 1
+        else:
+            hi = i
+    j = k + 1 - lo
+    return float(max(a[lo - 1] if lo > 0 else -np.inf, b[j - 1] if j > 0 else -np.inf))
 
 
 def sample_rows(r0: int, r1: int, ncol: int, target: int = SAMPLE_PIXELS) -> np.ndarray:
