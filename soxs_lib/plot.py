@@ -72,12 +72,29 @@ def plot_data(md, title: str) -> dict:
 
 
 class QCFigure:
-    """The figure, built and rendered once as soon as the master is stacked:
-    the image panel is then complete, and the final render after QC reuses
-    the ticks and text layouts that did not change."""
+    """The figure in steps: the skeleton (axes, labels, colour bar) and the
+    image panel as soon as the master is stacked, then ``draw`` adds what QC
+    found and renders.  (Rendering ahead saves less than it costs: on two
+    cores there is no idle one while the master is made.)"""
 
-    def __init__(self, flux: np.ndarray, region):
+    def __init__(self):
         Figure, FigureCanvasAgg = _matplotlib()
+        fig = self.fig = Figure(figsize=(16, 5.6), dpi=80)
+        FigureCanvasAgg(fig)
+        self.axes = axes = fig.subplots(1, 3, gridspec_kw=dict(
+            left=0.04, right=0.985, bottom=0.1, top=0.84, wspace=0.28))
+        self.image = axes[0].imshow(np.zeros((2, 2)), origin="lower", cmap="gray",
+                                    interpolation="nearest")
+        fig.colorbar(self.image, ax=axes[0], label="e-", shrink=0.85, pad=0.02)
+        axes[1].set_xlabel("master dark signal (e-); the end bins hold everything beyond")
+        axes[1].set_ylabel("pixels")
+        self.hot = axes[2].imshow(np.zeros((2, 2), bool), origin="lower", cmap="Reds",
+                                  interpolation="nearest", vmin=0, vmax=1)
+        for ax in (axes[0], axes[2]):
+            ax.set_xlabel("x (raw frame pixels)")
+            ax.set_ylabel("y")
+
+    def show_master(self, flux: np.ndarray, region) -> None:
         shown, f = reduce_master(flux)
         self.values = flux[np.isfinite(flux)]       # the histogram's pixels
         self.factor = f
@@ -85,25 +102,18 @@ class QCFigure:
         # axes in detector pixels of the raw frame, whatever the display binning
         extent = (c0 - 0.5, c0 + shown.shape[1] * f - 0.5,
                   r0 - 0.5, r0 + shown.shape[0] * f - 0.5)
-        fig = self.fig = Figure(figsize=(16, 5.6), dpi=80)
-        FigureCanvasAgg(fig)
-        self.axes = axes = fig.subplots(1, 3, gridspec_kw=dict(
-            left=0.04, right=0.985, bottom=0.1, top=0.84, wspace=0.28))
         finite = shown[np.isfinite(shown)]
         lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
-        im = axes[0].imshow(shown, origin="lower", cmap="gray", vmin=lo, vmax=hi,
-                            interpolation="nearest", extent=extent)
-        fig.colorbar(im, ax=axes[0], label="e-", shrink=0.85, pad=0.02)
+        self.image.set_data(shown)
+        self.image.set_clim(lo, hi)
+        self.hot.set_data(np.zeros(shown.shape, bool))
+        for im, ax in ((self.image, self.axes[0]), (self.hot, self.axes[2])):
+            im.set_extent(extent)
+            ax.set_xlim(extent[:2])
+            ax.set_ylim(extent[2:])
         binned = f" ({f}x{f} medians)" if f > 1 else ""
-        axes[0].set_title(f"master dark{binned}\nstretch: 0.5-99.5 percentile", **_TITLE)
-        axes[1].set_xlabel("master dark signal (e-); the end bins hold everything beyond")
-        axes[1].set_ylabel("pixels")
-        self.hot = axes[2].imshow(np.zeros(shown.shape, bool), origin="lower", cmap="Reds",
-                                  interpolation="nearest", extent=extent, vmin=0, vmax=1)
-        for ax in (axes[0], axes[2]):
-            ax.set_xlabel("x (raw frame pixels)")
-            ax.set_ylabel("y")
-        fig.canvas.draw()
+        self.axes[0].set_title(f"master dark{binned}\nstretch: 0.5-99.5 percentile",
+                               **_TITLE)
 
 
 _TITLE = dict(y=1.0, pad=6)     # fixed: no layout pass to place titles
@@ -182,7 +192,8 @@ class PlotProcess:
         """The master as stacked (NaN where it has no data) and the detector
         region it covers (first row, last row + 1, first column, last + 1)."""
         if self.pid is None:
-            self._figure = QCFigure(flux, region)
+            self._figure = QCFigure()
+            self._figure.show_master(flux, region)
         else:
             self._send((flux, region))
 
@@ -227,14 +238,17 @@ class PlotProcess:
 
 
 def _child(job_fd: int, result_fd: int) -> None:
-    """Import matplotlib, reduce the master, draw; never returns."""
+    """Import matplotlib and build the figure, show the master, draw; never
+    returns."""
     status = 0
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)        # die with the parent's run
         _matplotlib()
         with os.fdopen(job_fd, "rb") as fh:
-            figure = QCFigure(*pickle.load(fh))
+            master = pickle.load(fh)
+            figure = QCFigure()
+            figure.show_master(*master)
             data, path = pickle.load(fh)
         draw(figure, data, path)
     except EOFError:                                  # the parent gave up
