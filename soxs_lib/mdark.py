@@ -14,11 +14,12 @@ import numpy as np
 from astropy.io import fits
 
 from . import flags, hotpix, qc
+from .forked import ForkedCall
+from .params import thread_count
 from . import keywords as kw
 from .detector import Detector, detector
 from .errors import InputError
 from .frames import FrameSet
-from .stack import FrameModel, n_threads, stack_frames, warm_up
 from .stats import clipped_stats, sample_rows, temporal_noise
 
 log = logging.getLogger("soxs")
@@ -150,12 +151,35 @@ def _drop(fs: FrameSet, dropped) -> None:
     fs.raws[:] = keep
 
 
+def _frame_statistics(raws, rows, region, saturation, gain, overscan, pix_offset, kf, itf,
+                      threads):
+    """Per frame (FrameInfo or None, why it is unusable or ""), and the
+    temporal noise of the usable ones: (median over consecutive pairs, per
+    pair).  Frames are measured two at a time: the sorts release the GIL."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        stats = list(pool.map(lambda img: _frame_stats(
+            img, rows, region, saturation, gain, overscan, pix_offset, kf, itf), raws))
+        usable = [e for _, e, why in stats if not why]
+        s_t, per_pair = (temporal_noise(usable, kf, itf, pool.map)
+                         if len(usable) >= kw.MIN_FRAMES else (np.nan, []))
+    return [(info, why) for info, _, why in stats], s_t, per_pair
+
+
+def _kernel():
+    """The stacking module, its compiled kernel loaded: importing numba and
+    loading the kernel from its cache hold the GIL for about 0.25 s."""
+    from . import stack
+    stack.warm_up()
+    return stack
+
+
 def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict,
-                     stacked: Callable[[np.ndarray, tuple], None] | None = None
-                     ) -> MasterDark:
+                     stacked: Callable[[np.ndarray, tuple], None] | None = None,
+                     fork: bool = False) -> MasterDark:
     """``stacked(flux, region)``, if given, sees the master as soon as it is
     stacked (NaN where no frame has data) and the detector region it covers,
-    before hot pixels and QC."""
+    before hot pixels and QC.  ``fork``: measure the frames in a forked
+    process (see ``forked``) rather than in threads of this one."""
     t0 = time.perf_counter()
     det = detector(fs.arm)
     gain = _gain(fs, det)
@@ -169,24 +193,28 @@ def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict,
         raise InputError(f"{fs.first.path}: no overscan columns to measure the bias "
                          f"level; add a {kw.BIAS_TAG} frame to the SOF")
 
-    # frame statistics on evenly spaced rows of every frame, two frames at a
-    # time (the sorts release the GIL); a frame without usable data is dropped
+    # frame statistics on evenly spaced rows of every frame, while the
+    # compiled kernel loads; a frame without usable data is dropped
     rows = sample_rows(r0, r1, fs.first.shape[1])
     overscan = det.bias_from_overscan and fs.bias is None
-    threads = n_threads(values["nthreads"])
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        warm = pool.submit(warm_up)      # loads the compiled kernel meanwhile
-        stats = list(pool.map(lambda img: _frame_stats(
-            img, rows, region, det.saturation, gain, overscan, pix_offset, kf, itf),
-            fs.raws))
-        dropped = [(img, why) for img, (_, _, why) in zip(fs.raws, stats) if why]
-        if dropped:
-            _drop(fs, dropped)
-            stats = [st for st in stats if not st[2]]
-        infos = [info for info, _, _ in stats]
-        s_t, per_pair = temporal_noise([e for _, e, _ in stats], kf, itf, pool.map)
-        warm.result()
-    del stats
+    args = (fs.raws, rows, region, det.saturation, gain, overscan, pix_offset, kf, itf,
+            thread_count(values["nthreads"]))
+    if fork:
+        call = ForkedCall(_frame_statistics, *args)
+        try:
+            stack = _kernel()
+            stats, s_t, per_pair = call.result()
+        finally:
+            call.cancel()
+    else:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            loading = pool.submit(_kernel)
+            stats, s_t, per_pair = _frame_statistics(*args)
+            stack = loading.result()
+    dropped = [(img, why) for img, (_, why) in zip(fs.raws, stats) if why]
+    if dropped:
+        _drop(fs, dropped)
+    infos = [info for info, why in stats if not why]
     for k, s in enumerate(per_pair):
         if not s > 0:
             raise InputError(f"{fs.raws[k].path} and {fs.raws[k + 1].path}: identical "
@@ -195,17 +223,17 @@ def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict,
     t1 = time.perf_counter()
 
     scale = np.array([img.bscale * gain for img in fs.raws], np.float64)
-    model = FrameModel(
+    model = stack.FrameModel(
         scale=scale,
         offset=np.array([(img.bzero - b) * gain for img, b in zip(fs.raws, biases)]),
         satv=np.array([(det.saturation - img.bzero) / img.bscale for img in fs.raws]),
         level=np.array([i.level for i in infos]),
         fsigma=np.array([i.sigma for i in infos]),
         s_t=s_t, lbar=float(np.median([i.level for i in infos])))
-    res = stack_frames(fs.raws, region, model, kf, values["stacked_clipping_sigma"],
-                       values["stacked_clipping_iterations"],
-                       values["chunk_mbytes"] << 20, pix_offset, pix_var,
-                       values["nthreads"])
+    res = stack.stack_frames(fs.raws, region, model, kf, values["stacked_clipping_sigma"],
+                             values["stacked_clipping_iterations"],
+                             values["chunk_mbytes"] << 20, pix_offset, pix_var,
+                             values["nthreads"])
     for img in fs.raws:
         img.close()
     if stacked is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
+import os
 
 from .errors import SettingsError
 
@@ -118,3 +119,12 @@ def resolve(*layers: dict, source: str = "parameter") -> dict:
             par = lookup(key, source)
             values[par.name] = par.coerce(value, source)
     return values
+
+
+def thread_count(requested: int = 0) -> int:
+    """Threads the ``nthreads`` parameter asks for: itself if positive, else
+    OMP_NUM_THREADS if set, else every core."""
+    if requested > 0:
+        return requested
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-import os
 
 import numba
 from numba import njit, prange
 import numpy as np
 
 from . import flags
+from .params import thread_count
 
 _BLOCK = 512          # pixels per parallel work item
 
@@ -197,12 +197,7 @@ class StackResult:
 
 
 def n_threads(requested: int = 0) -> int:
-    if requested > 0:
-        n = requested
-    else:
-        env = os.environ.get("OMP_NUM_THREADS", "")
-        n = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
-    return max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    return max(1, min(thread_count(requested), numba.config.NUMBA_NUM_THREADS))
 
 
 def warm_up() -> None:

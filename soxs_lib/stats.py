@@ -52,7 +52,8 @@ def clipped_stats(x: np.ndarray, sigma: float, iterations: int):
         kept = d[lo:hi]
         mean_d = float(kept.sum()) / kept.size
         med = _median_of_sorted(xs, lo, hi)
-        s = math.sqrt(max(float(np.dot(kept, kept)) / kept.size - mean_d * mean_d, 0.0)) / corr
+        sq = float(np.einsum("i,i", kept, kept))      # not BLAS: no threads of its own
+        s = math.sqrt(max(sq / kept.size - mean_d * mean_d, 0.0)) / corr
         if not changed:
             break
     return med, s, int(n - (hi - lo)), float(centre + d[lo:hi].sum() / (hi - lo))
