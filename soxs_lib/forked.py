@@ -37,16 +37,21 @@ class ForkedCall:
         raise value
 
     def cancel(self) -> None:
-        if self.pid is None:
-            return
+        if self.pid is not None:
+            end_child(self.pid, os.fdopen(self._fd, "rb"))
+            self.pid = None
+
+
+def end_child(pid: int, *files) -> None:
+    """Kill and reap a child process, then close our ends of its pipes."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    for f in files:
         try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        self.pid = None
-        try:
-            os.close(self._fd)
+            f.close()
         except OSError:
             pass
 

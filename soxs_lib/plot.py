@@ -21,6 +21,7 @@ import numpy as np
 
 from . import flags
 from .errors import OutputError
+from .forked import end_child
 
 MAX_DISPLAY = 512    # display pixels per axis (a panel is ~350 pixels wide)
 _PIPE_BYTES = 1 << 20    # fewer context switches while the master is sent
@@ -221,20 +222,8 @@ class PlotProcess:
 
     def cancel(self) -> None:
         if self.pid is not None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+            end_child(self.pid, self._job, os.fdopen(self._result, "rb"))
             self.pid = None
-            try:
-                self._job.close()
-            except OSError:
-                pass
-            try:
-                os.close(self._result)
-            except OSError:
-                pass
 
 
 def _child(job_fd: int, result_fd: int) -> None:
