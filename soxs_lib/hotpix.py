@@ -5,35 +5,47 @@ from __future__ import annotations
 import numpy as np
 
 from . import flags
-from .stats import MAD_TO_SIGMA
+from .stats import MAD_TO_SIGMA, bracket, median
 
 
 def grouped_median(x: np.ndarray) -> tuple[float, float]:
-    """(grouped median, plain median) of ``x``, which it reorders.
+    """(grouped median, plain median) of the NaN-free ``x``, which it may
+    reorder.
 
     A master of integer raw frames takes values on a grid (step gain/N); the
     plain median then snaps to the grid.  Like the median of grouped data, the
     grouped median places it inside the middle grid cell by the counts on
-    either side.  One partition serves both."""
+    either side.  One bracket (or one partition) serves both."""
     n = x.size
     k = (n - 1) // 2
-    x.partition((k, k + 1) if n > 1 else k)
-    mid = float(x[k])
-    plain = mid if n % 2 else 0.5 * (mid + float(x[k + 1]))
-    equal = int(np.count_nonzero(x == mid))
+    got = bracket(x, k, n // 2)
+    if got is None:
+        x.partition((k, k + 1) if n > 1 else k)
+        below, band = 0, x              # the ranks hold, x[:k] <= x[k] <= x[k + 1:]
+    else:
+        below, band = got               # sorted
+    j = k - below
+    mid = float(band[j])
+    plain = mid if n % 2 else 0.5 * (mid + float(band[j + 1]))
+    if got is None:
+        equal = int(np.count_nonzero(x == mid))
+        less = int(np.count_nonzero(x[:k] < mid))
+        upper, lower = x[k + 1:], x[:k]
+    else:                               # every value equal to mid is in the band
+        lo, hi = np.searchsorted(band, mid, "left"), np.searchsorted(band, mid, "right")
+        equal, less = int(hi - lo), below + int(lo)
+        upper = band[hi:hi + 1] if hi < band.size else x
+        lower = band[lo - 1:lo] if lo > 0 else x
     if equal < max(2, n // 1000):
         return plain, plain
-    below = int(np.count_nonzero(x[:k] < mid))     # x[:k] <= mid, x[k+1:] >= mid
-    upper = x[k + 1:]
     upper = upper[upper > mid]
-    lower = x[:k]
     lower = lower[lower < mid]
     steps = [v for v in ((upper.min() - mid) if upper.size else None,
                          (mid - lower.max()) if lower.size else None) if v is not None]
     if not steps:
         return mid, plain
     w = float(min(steps))
-    return mid - w / 2 + w * (n / 2 - below) / equal, plain
+    return mid - w / 2 + w * (n / 2 - less) / equal, plain
 
 
 def master_level(flux: np.ndarray, qual: np.ndarray):
@@ -43,7 +55,7 @@ def master_level(flux: np.ndarray, qual: np.ndarray):
         return np.nan, np.nan
     med, plain = grouped_median(good)
     dev = np.abs(good - np.float32(plain), out=good)
-    return med, MAD_TO_SIGMA * float(np.median(dev))
+    return med, MAD_TO_SIGMA * median(dev)
 
 
 def flag_hot_pixels(flux: np.ndarray, qual: np.ndarray, nsigma: float):

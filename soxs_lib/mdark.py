@@ -20,7 +20,7 @@ from . import keywords as kw
 from .detector import Detector, detector
 from .errors import InputError
 from .frames import FrameSet
-from .stats import clipped_stats, sample_rows, temporal_noise
+from .stats import clipped_stats, median, sample_rows, temporal_noise
 
 log = logging.getLogger("soxs")
 
@@ -259,7 +259,7 @@ def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict,
         "DARK CURRENT": med / exptime if exptime > 0 else float("nan"),
         "RAW RON": raw_ron,
         "RAW NOISE": s_t,
-        "MASTER RON": float(np.median(err[clean])) if clean.any() else float("nan"),
+        "MASTER RON": median(err[clean]) if clean.any() else float("nan"),
         "REJ FRAC": float(res.nrej.sum(dtype=np.int64)) / max(1, nvalid),
         "NRAW DROPPED": len(fs.dropped),
     }

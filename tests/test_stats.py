@@ -69,3 +69,60 @@ def test_clipped_stats_recover_a_known_noise_under_outliers():
     assert abs(med - 12.0) < 0.03 and abs(mean - 12.0) < 0.03
     assert abs(sigma / 3.0 - 1) < 0.01
     assert 2000 <= nclip < 2000 + 20          # the hits and a handful of 5-sigma tails
+
+
+def _arrays():
+    """Large arrays like a master: smooth, quantised (ties), skewed, tiny."""
+    rng = np.random.default_rng(9)
+    n = 300_001
+    yield rng.normal(1.5, 1.9, n).astype(np.float32)
+    yield (np.rint(rng.normal(1.5, 1.9, n - 1) * 7.5) / 7.5).astype(np.float32)
+    yield np.rint(rng.normal(0.0, 0.3, n)).astype(np.float32)      # 3 values: ties win
+    yield rng.exponential(2.0, n).astype(np.float32)
+    yield np.full(n, 4.0, np.float32)
+    yield np.arange(7, dtype=np.float32)
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_median_is_numpys(k):
+    x = list(_arrays())[k]
+    before = x.copy()
+    assert stats.median(x) == float(np.median(x))
+    np.testing.assert_array_equal(x, before)
+
+
+def grouped_by_partition(x):
+    """The grouped median written with one full partition, as first built."""
+    n = x.size
+    k = (n - 1) // 2
+    x.partition((k, k + 1) if n > 1 else k)
+    mid = float(x[k])
+    plain = mid if n % 2 else 0.5 * (mid + float(x[k + 1]))
+    equal = int(np.count_nonzero(x == mid))
+    if equal < max(2, n // 1000):
+        return plain, plain
+    below = int(np.count_nonzero(x[:k] < mid))
+    upper, lower = x[k + 1:][x[k + 1:] > mid], x[:k][x[:k] < mid]
+    steps = [v for v in ((upper.min() - mid) if upper.size else None,
+                         (mid - lower.max()) if lower.size else None) if v is not None]
+    if not steps:
+        return mid, plain
+    w = float(min(steps))
+    return mid - w / 2 + w * (n / 2 - below) / equal, plain
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_grouped_median_by_bracket_equals_the_partition(k):
+    from soxs_lib.hotpix import grouped_median
+    x = list(_arrays())[k]
+    assert grouped_median(x.copy()) == grouped_by_partition(x.copy())
+
+
+def test_grouped_median_sits_inside_the_grid_cell():
+    from soxs_lib.hotpix import grouped_median
+    rng = np.random.default_rng(2)
+    truth = 1.234
+    x = (np.rint(rng.normal(truth, 2.0, 1 << 20) / 0.5) * 0.5).astype(np.float32)
+    grouped, plain = grouped_median(x)
+    assert plain == 1.0                    # snapped to the 0.5 grid
+    assert abs(grouped - truth) < 0.01     # placed by the counts on either side
