@@ -22,10 +22,10 @@ class ForkedCall:
             os.close(read)
             _serve(write, fn, args)
         os.close(write)
-        self.pid, self._fd = pid, read
+        self.pid, self._file = pid, os.fdopen(read, "rb")
 
     def result(self):
-        with os.fdopen(self._fd, "rb") as fh:
+        with self._file as fh:
             data = fh.read()
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
@@ -38,7 +38,7 @@ class ForkedCall:
 
     def cancel(self) -> None:
         if self.pid is not None:
-            end_child(self.pid, os.fdopen(self._fd, "rb"))
+            end_child(self.pid, self._file)
             self.pid = None
 
 

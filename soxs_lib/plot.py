@@ -187,7 +187,7 @@ class PlotProcess:
             _child(job_r, res_w)
         os.close(job_r)
         os.close(res_w)
-        self.pid, self._result = pid, res_r
+        self.pid, self._result = pid, os.fdopen(res_r, "rb")
         self._job = os.fdopen(job_w, "wb")
 
     def _send(self, message) -> None:
@@ -220,7 +220,7 @@ class PlotProcess:
     def wait(self) -> None:
         if self.pid is None:
             return
-        with os.fdopen(self._result, "rb") as fh:
+        with self._result as fh:
             reason = fh.read().decode(errors="replace").strip()
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
@@ -230,7 +230,7 @@ class PlotProcess:
 
     def cancel(self) -> None:
         if self.pid is not None:
-            end_child(self.pid, self._job, os.fdopen(self._result, "rb"))
+            end_child(self.pid, self._job, self._result)
             self.pid = None
 
 
