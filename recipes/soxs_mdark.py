@@ -107,6 +107,8 @@ class SoxsMdark(cpl.ui.PyRecipe):
             raise _cpl_error(exc) from None
         for path, why in fs.dropped:
             cpl.core.Msg.warning(self._name, f"left out {path}: {why}")
+        for note in md.notes:
+            cpl.core.Msg.warning(self._name, note)
         left_out = {str(path) for path, _ in fs.dropped}
         used = [f for f in used if f.file not in left_out]
         for r in md.qc:

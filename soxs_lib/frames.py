@@ -4,7 +4,9 @@ ordered set of raw darks and optional calibrations."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import logging
 import math
+import os
 from pathlib import Path
 
 from . import keywords as kw
@@ -12,11 +14,83 @@ from .errors import DataNotFound, InputError
 from .rawio import RawImage, read_header
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
+SOF_FOLDER, CURRENT_FOLDER = "the SOF's folder", "the current folder"
+
+log = logging.getLogger("soxs")
+
+
+def locate(word: str, sof: Path, where: str) -> tuple[Path, str]:
+    """The file a SOF line names, and which reading found it.
+
+    A relative path is taken relative to the SOF's folder (as PyCPL's
+    FrameSet), and when no file is there, relative to the current folder (as
+    esorex and soxspipe, whose workspaces write ``./raw/...`` from the root).
+
+    Parameters
+    ----------
+    word : str
+        The path as written in the SOF.
+    sof : Path
+        The SOF file.
+    where : str
+        ``"<sof>, line N"`` for messages.
+
+    Returns
+    -------
+    path : Path
+        The file (relative to the current folder or absolute).
+    reading : str
+        ``"absolute"``, ``SOF_FOLDER`` or ``CURRENT_FOLDER``.
+
+    Raises
+    ------
+    InputError
+        Both readings name existing files that are not the same file.
+    DataNotFound
+        Neither reading names an existing file; the message gives both.
+    """
+    path = Path(os.path.expandvars(word))
+    if path.is_absolute():
+        return path, "absolute"
+    by_sof, by_cwd = sof.parent / path, path
+    in_sof, in_cwd = by_sof.exists(), by_cwd.exists()
+    if in_sof and in_cwd and not os.path.samefile(by_sof, by_cwd):
+        raise InputError(f"{where}: {word} is ambiguous: it names {by_sof.resolve()} "
+                         f"relative to {SOF_FOLDER} and {by_cwd.resolve()} relative to "
+                         f"{CURRENT_FOLDER}; write an absolute path")
+    if in_sof:
+        return by_sof, SOF_FOLDER
+    if in_cwd:
+        return by_cwd, CURRENT_FOLDER
+    raise DataNotFound(f"{where}: {word}: file not found (neither {by_sof.resolve()}, "
+                       f"relative to {SOF_FOLDER}, nor {by_cwd.resolve()}, relative to "
+                       f"{CURRENT_FOLDER})")
 
 
 def parse_sof(sof: Path) -> list[tuple[Path, str | None]]:
-    """``path TAG [GROUP]`` lines; ``#`` comments; relative paths are taken
-    relative to the SOF's folder."""
+    """Read a SOF: ``path TAG [GROUP]`` lines and ``#`` comments.
+
+    Relative paths are resolved by ``locate``; the log says which reading
+    found them.
+
+    Parameters
+    ----------
+    sof : Path
+        The SOF file.
+
+    Returns
+    -------
+    list of (Path, str)
+        Each frame and its tag, in SOF order.
+
+    Raises
+    ------
+    InputError
+        Unreadable SOF, a malformed line, an unknown tag, a frame listed twice
+        or an ambiguous path.
+    DataNotFound
+        A listed file exists under neither reading, or the SOF lists nothing.
+    """
     sof = Path(sof)
     try:
         text = sof.read_text()
@@ -24,7 +98,7 @@ def parse_sof(sof: Path) -> list[tuple[Path, str | None]]:
         raise InputError(f"{sof}: is not a text SOF file") from None
     except OSError as exc:
         raise InputError(f"{sof}: cannot be read ({exc.strerror})") from None
-    entries, seen = [], {}
+    entries, seen, readings = [], {}, {}
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -33,12 +107,12 @@ def parse_sof(sof: Path) -> list[tuple[Path, str | None]]:
         if len(words) not in (2, 3) or (len(words) == 3 and
                                         words[2].upper() not in ("RAW", "CALIB")):
             raise InputError(f"{sof}, line {lineno}: expected '<file> <TAG>', got {line!r}")
-        path, tag = Path(words[0]), words[1]
+        tag = words[1]
         if tag not in kw.KNOWN_TAGS:
             raise InputError(f"{sof}, line {lineno}: unknown tag {tag!r} for {words[0]} "
                              f"(soxs_mdark takes {', '.join(kw.KNOWN_TAGS)})")
-        if not path.is_absolute():
-            path = sof.parent / path
+        path, reading = locate(words[0], sof, f"{sof}, line {lineno}")
+        readings[reading] = readings.get(reading, 0) + 1
         key = path.resolve()
         if key in seen:
             raise InputError(f"{sof}, line {lineno}: {words[0]} is listed twice "
@@ -47,6 +121,11 @@ def parse_sof(sof: Path) -> list[tuple[Path, str | None]]:
         entries.append((path, tag))
     if not entries:
         raise DataNotFound(f"{sof}: the SOF lists no frames")
+    for reading, where in ((SOF_FOLDER, sof.parent.resolve()),
+                           (CURRENT_FOLDER, Path.cwd())):
+        if readings.get(reading):
+            log.info("%s: %d relative path(s) read relative to %s (%s)", sof,
+                     readings[reading], reading, where)
     return entries
 
 

@@ -33,6 +33,10 @@ BINY = "ESO DET BINY"
 GAIN = "ESO DET OUT1 GAIN"      # ADU per electron
 CONAD = "ESO DET OUT1 CONAD"    # electrons per ADU
 ARCFILE = "ARCFILE"
+# detector temperature per arm: (keyword, offset to kelvin); the NIR sensor
+# reads kelvin, the VIS one degrees Celsius
+DETECTOR_TEMP = {"NIR": ("ESO INS TEMP217 VAL", 0.0),
+                 "VIS": ("ESO INS TEMP104 VAL", 273.15)}
 PRO_CATG = "ESO PRO CATG"
 
 DARK_DPR_TYPE = "DARK"

@@ -49,6 +49,7 @@ class MasterDark:
     frames: list[FrameInfo]
     qc: list[qc.QCResult]
     timings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)   # for the report and the log
 
     @property
     def qc_passed(self) -> bool:
@@ -265,10 +266,18 @@ def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict,
     }
     if not exptime > 0:
         del values_qc["DARK CURRENT"]
+    notes = []
+    temp, note = qc.detector_temperature(
+        [(img.path.name, img.header) for img in fs.raws], fs.arm)
+    if temp is not None:
+        values_qc["DETECTOR TEMP"] = temp
+    if note:
+        log.warning("%s", note)
+        notes.append(note)
     results = qc.evaluate(values_qc, qc_ranges)
     t3 = time.perf_counter()
     return MasterDark(arm=fs.arm, exptime=exptime, frameset=fs, params=dict(values),
                       flux=flux, err=err, qual=qual, nused=res.nused, gain=gain,
                       region=region, frames=infos, qc=results,
                       timings={"frame statistics": t1 - t0, "stacking": t2 - t1,
-                               "hot pixels and QC": t3 - t2})
+                               "hot pixels and QC": t3 - t2}, notes=notes)

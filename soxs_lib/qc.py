@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 import math
 
+from . import keywords as kw
+
 
 @dataclass(frozen=True)
 class QCDef:
@@ -14,6 +16,9 @@ class QCDef:
     description: str
     ranges: dict                 # arm -> (low, high) or absent: no range
     fmt: str = ".4g"
+    # the arms' values differ by physics (cryogenic NIR, cooled CCD): a range
+    # given for all arms applies only to the arm whose default range it fits
+    arm_specific: bool = False
 
     @property
     def keyword(self) -> str:
@@ -43,6 +48,9 @@ QC_DEFS: tuple[QCDef, ...] = (
     QCDef("REJ FRAC", "", "Fraction of valid samples rejected by the clipping", {}, ".3e"),
     QCDef("NRAW DROPPED", "", "Raw darks left out as unusable (constant, no valid pixel)",
           {}, "d"),
+    # soxspipe's ranges: the NIR array runs near 40 K, the VIS CCD near 163 K
+    QCDef("DETECTOR TEMP", "K", "Mean detector temperature of the raw darks",
+          {"NIR": (0.0, 50.0), "VIS": (0.0, 165.0)}, ".2f", arm_specific=True),
 )
 
 BY_NAME = {q.name: q for q in QC_DEFS}
@@ -54,6 +62,81 @@ def normalise_name(key: str) -> str:
 
 def default_ranges(arm: str) -> dict:
     return {q.name: q.ranges[arm] for q in QC_DEFS if arm in q.ranges}
+
+
+def fitting_arms(name: str, rng: tuple) -> tuple[str, ...]:
+    """The arms a range given for all arms applies to.
+
+    Every arm, unless the metric is ``arm_specific``: then only the arm(s)
+    whose default range overlaps ``rng`` most (largest intersection over
+    union), so soxspipe's flat ``detector-temp: [0, 50]`` (kelvin) checks the
+    NIR array and leaves the VIS CCD (about 163 K) to its own range.
+
+    Parameters
+    ----------
+    name : str
+        QC name as in ``QC_DEFS`` (``"DETECTOR TEMP"``).
+    rng : tuple of float
+        ``(low, high)`` with ``low <= high``.
+
+    Returns
+    -------
+    tuple of str
+        Arms, in ``keywords.ARMS`` order; empty when the range overlaps none.
+    """
+    q = BY_NAME[name]
+    if not q.arm_specific:
+        return kw.ARMS
+
+    def iou(other):
+        inter = min(rng[1], other[1]) - max(rng[0], other[0])
+        union = max(rng[1], other[1]) - min(rng[0], other[0])
+        if inter < 0:
+            return 0.0
+        return inter / union if union > 0 else 1.0
+
+    score = {arm: iou(q.ranges[arm]) for arm in kw.ARMS if arm in q.ranges}
+    best = max(score.values(), default=0.0)
+    return tuple(a for a, v in score.items() if v == best and best > 0)
+
+
+def detector_temperature(headers, arm: str) -> tuple[float | None, str]:
+    """Mean detector temperature in kelvin over the raw darks, as soxspipe
+    checks it (``ESO INS TEMP217 VAL`` in K for NIR, ``ESO INS TEMP104 VAL``
+    in degrees Celsius for VIS).
+
+    Parameters
+    ----------
+    headers : iterable of (str, mapping)
+        File name and header of each raw dark that was stacked.
+    arm : str
+        ``"NIR"`` or ``"VIS"``.
+
+    Returns
+    -------
+    value : float or None
+        Mean over the frames that carry a finite value; None if none does.
+    note : str
+        Empty, or a sentence naming the keyword and the frames that lack it.
+    """
+    key, offset = kw.DETECTOR_TEMP[arm]
+    found, lacking = [], []
+    for name, header in headers:
+        try:
+            value = float(header[key])
+        except (KeyError, TypeError, ValueError):
+            value = math.nan
+        if math.isfinite(value):
+            found.append(value + offset)
+        else:
+            lacking.append(str(name))
+    if not found:
+        return None, (f"no raw dark carries a valid {key}: no QC DETECTOR TEMP")
+    note = ""
+    if lacking:
+        note = (f"{key} missing or invalid in {', '.join(lacking)}: QC DETECTOR TEMP "
+                f"from the other {len(found)} frame(s)")
+    return sum(found) / len(found), note
 
 
 @dataclass(frozen=True)

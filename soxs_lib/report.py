@@ -16,7 +16,10 @@ def qc_table(md: MasterDark) -> list[str]:
     return lines
 
 
-def report(md: MasterDark, products: dict, plots: dict, seconds: float) -> str:
+def report(md: MasterDark, products: dict, plots: dict, seconds: float,
+           notes=()) -> str:
+    """The terminal report of one run; ``notes`` are warnings (settings keys
+    ignored, QC not computed) listed before the QC table."""
     fs = md.frameset
     out = [f"soxs_mdark: {md.arm} master dark from {len(fs.raws)} frames, "
            f"EXPTIME {md.exptime:g} s ({seconds:.2f} s)", "", "Products:"]
@@ -25,6 +28,8 @@ def report(md: MasterDark, products: dict, plots: dict, seconds: float) -> str:
     if fs.dropped:
         out += ["", f"WARNING: {len(fs.dropped)} raw dark(s) left out as unusable:"]
         out += [f"  {path}: {why}" for path, why in fs.dropped]
+    if notes:
+        out += ["", "Notes:"] + [f"  {n}" for n in notes]
     out += [""] + [f"  {line}" for line in qc_table(md)]
     failed = [r.qc.name for r in md.qc if r.passed is False]
     out += ["", f"QC FAILED: {', '.join(failed)}" if failed else "QC: all metrics pass"]

@@ -64,17 +64,27 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
             plotter = PlotProcess()  # imports matplotlib while the master is made
         settings = (settings_mod.load(settings_path) if settings_path
                     else settings_mod.Settings())
-        values = params.resolve(settings.values, overrides or {},
-                                source="command line")
+        overrides = overrides or {}
+        params.resolve(settings.values, overrides, source="command line")  # fail early
         fs = load_frameset(collect_inputs(inputs))
+        arm_settings = settings.values_for(fs.arm)
+        values = params.resolve(arm_settings, overrides, source="command line")
+        notes = settings.notes(fs.arm)
         log.info("soxs_mdark %s: %d %s raw darks, EXPTIME %g s", __version__, len(fs.raws),
                  fs.arm, fs.exptime)
         for img in fs.raws:
             log.info("  raw  %s", img.path)
         if fs.bias is not None:
             log.info("  bias %s", fs.bias)
+        if settings.path is not None:
+            log.info("  settings %s", Path(settings.path).resolve())
+        given = {params.lookup(k).name for k in overrides}
         for p in params.PARAMETERS:
-            log.info("  parameter %s = %s", p.name, values[p.name])
+            origin = ("command line" if p.name in given else "settings file"
+                      if p.name in arm_settings else "default")
+            log.info("  parameter %s = %s (%s)", p.name, values[p.name], origin)
+        for note in notes:
+            log.warning("%s", note)
 
         root = Path(outdir)
         prod_dir = ensure_dir(root / kw.WORKSPACE_PRODUCTS / params.RECIPE)
@@ -109,7 +119,8 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         publisher.commit()
         products = {kw.product_tag(md.arm): fits_path, "LOG": log_path}
         plots = {"QC": plot_path}
-        return Result(md, products, plots, report(md, products, plots, elapsed))
+        return Result(md, products, plots,
+                      report(md, products, plots, elapsed, notes + md.notes))
     finally:
         if plotter is not None:
             plotter.cancel()          # a no-op once the plot is written

@@ -30,7 +30,10 @@ def _norm(key) -> str:
     return str(key).strip().lower().replace("-", "_")
 
 
-def _parse_ranges(block, where: str) -> dict:
+def _parse_ranges(block, where: str, lenient: bool, warnings: list) -> dict:
+    """QC name -> (low, high).  An unknown QC name is an error, or with
+    ``lenient`` (a soxspipe file, whose recipes check more metrics) a warning
+    appended to ``warnings``."""
     if not isinstance(block, dict):
         raise SettingsError(f"{where}: expected a mapping of QC name to [low, high]")
     out = {}
@@ -38,6 +41,10 @@ def _parse_ranges(block, where: str) -> dict:
         name = qc.normalise_name(key)
         if name not in qc.BY_NAME:
             known = ", ".join(q.settings_key for q in qc.QC_DEFS)
+            if lenient:
+                warnings.append(f"{where}: QC metric '{key}' is not one of soxs_mdark's "
+                                f"({known}); ignored")
+                continue
             raise SettingsError(f"{where}: unknown QC metric '{key}' (known: {known})")
         if (not isinstance(value, (list, tuple)) or len(value) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
@@ -49,22 +56,88 @@ def _parse_ranges(block, where: str) -> dict:
 
 
 class Settings:
-    """Parameter values (a layer for params.resolve) and QC range overrides."""
+    """What a settings file says: parameter values for all arms and per arm,
+    QC range overrides, and warnings about what it holds but soxs_mdark does
+    not use.
+
+    Attributes
+    ----------
+    values : dict
+        Parameter name -> validated value, for every arm.
+    arm_values : dict
+        Arm -> {parameter name: value}; wins over ``values`` for that arm.
+    ranges : dict
+        Arm, or ``"*"`` for every arm -> {QC name: (low, high)}.
+    warnings : list of str
+        Keys of a soxspipe file that were ignored, each naming the key.
+    path : Path or None
+        The file read.
+    """
 
     def __init__(self, values: dict | None = None, ranges: dict | None = None,
-                 path: Path | None = None):
+                 path: Path | None = None, arm_values: dict | None = None,
+                 warnings: list | None = None):
         self.values = values or {}
-        self.ranges = ranges or {}     # arm or "*" -> {QC name: (lo, hi)}
+        self.arm_values = arm_values or {}
+        self.ranges = ranges or {}
         self.path = path
+        self.warnings = warnings or []
+
+    def values_for(self, arm: str) -> dict:
+        """Parameter values that apply to ``arm`` (a layer for ``params.resolve``)."""
+        return {**self.values, **self.arm_values.get(arm, {})}
+
+    def _flat_ranges(self, arm: str):
+        """(QC name, range, applies to ``arm``) of the ranges given for all arms."""
+        for name, rng in self.ranges.get("*", {}).items():
+            yield name, rng, arm in qc.fitting_arms(name, rng)
 
     def qc_ranges(self, arm: str) -> dict:
+        """Acceptable ranges for ``arm``: defaults, then the ranges given for
+        every arm (an arm-specific metric's only where it fits, see
+        ``qc.fitting_arms``), then the arm's own."""
         out = qc.default_ranges(arm)
-        out.update(self.ranges.get("*", {}))
+        out.update({name: rng for name, rng, applies in self._flat_ranges(arm) if applies})
         out.update(self.ranges.get(arm, {}))
+        return out
+
+    def notes(self, arm: str) -> list[str]:
+        """Warnings for the report and the log of a run on ``arm``."""
+        out = list(self.warnings)
+        for name, rng, applies in self._flat_ranges(arm):
+            if not applies and name not in self.ranges.get(arm, {}):
+                q = qc.BY_NAME[name]
+                fits = " and ".join(qc.fitting_arms(name, rng)) or "no arm"
+                default = q.ranges.get(arm)
+                kept = f"[{default[0]:g}, {default[1]:g}] {q.unit}" if default else "none"
+                out.append(f"{self.path or 'settings'}: {q.settings_key} "
+                           f"[{rng[0]:g}, {rng[1]:g}] {q.unit} fits {fits}, not {arm}; "
+                           f"{arm} keeps its range {kept}")
         return out
 
 
 def parse(doc, source: str) -> Settings:
+    """Settings from a parsed YAML document.
+
+    Parameters
+    ----------
+    doc : mapping or None
+        The document: the project's own (top-level ``soxs_mdark``) or
+        soxspipe's (``soxs-mdark`` among other recipes' sections).
+    source : str
+        What to name in messages (the file).
+
+    Returns
+    -------
+    Settings
+
+    Raises
+    ------
+    SettingsError
+        A value out of range or of the wrong type; in the project's own
+        format also any unknown key.  In a soxspipe file, keys soxs_mdark does
+        not use become ``Settings.warnings``.
+    """
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
@@ -75,27 +148,43 @@ def parse(doc, source: str) -> Settings:
         if unknown:
             raise SettingsError(f"{source}: unknown key(s) {', '.join(map(str, unknown))} "
                                 f"(expected: {SECTION_OWN})")
-    section = doc.get(SECTION_SOXSPIPE, doc.get(SECTION_OWN)) or {}
+    name = SECTION_SOXSPIPE if soxspipe_style else SECTION_OWN
+    section = doc.get(name) or {}
     if not isinstance(section, dict):
-        raise SettingsError(f"{source}: section {SECTION_OWN} must be a mapping")
-    values, ranges = {}, {}
+        raise SettingsError(f"{source}: section {name} must be a mapping")
+    out = Settings()
+    where = f"{source}, {name}"
+
+    def parameter(key, value, into: dict, at: str):
+        try:
+            par = params.lookup(str(key), at)
+        except SettingsError as exc:
+            if not soxspipe_style:
+                raise
+            out.warnings.append(f"{exc}; ignored")
+            return
+        into[par.name] = par.coerce(value, at)
+
     for key, value in section.items():
-        where = f"{source}, {SECTION_OWN}"
         if key in QC_BLOCK_KEYS:
-            ranges["*"] = _parse_ranges(value, f"{where}.{key}")
-        elif _norm(key).upper() in kw.ARMS or _norm(key) == "acq":
+            out.ranges["*"] = _parse_ranges(value, f"{where}.{key}", soxspipe_style,
+                                            out.warnings)
+        elif _norm(key).upper() in kw.ARMS:
             arm = _norm(key).upper()
             if not isinstance(value, dict):
                 raise SettingsError(f"{where}.{key}: expected a mapping")
             for sub, block in value.items():
-                if sub not in QC_BLOCK_KEYS:
-                    raise SettingsError(f"{where}.{key}: unknown key '{sub}' "
-                                        "(expected qc-acceptable-ranges)")
-                ranges[arm] = _parse_ranges(block, f"{where}.{key}.{sub}")
+                if sub in QC_BLOCK_KEYS:
+                    out.ranges[arm] = _parse_ranges(block, f"{where}.{key}.{sub}",
+                                                    soxspipe_style, out.warnings)
+                else:
+                    parameter(sub, block, out.arm_values.setdefault(arm, {}),
+                              f"{where}.{key}")
+        elif soxspipe_style and _norm(key) in ("acq", "uvb"):   # arms soxs_mdark never sees
+            out.warnings.append(f"{where}.{key}: not a SOXS arm of soxs_mdark; ignored")
         else:
-            par = params.lookup(str(key), f"{source}: {SECTION_OWN}")
-            values[par.name] = par.coerce(value, f"{source}: {SECTION_OWN}")
-    return Settings(values, ranges)
+            parameter(key, value, out.values, where)
+    return out
 
 
 def load(path) -> Settings:

@@ -59,6 +59,8 @@ def test_recipe_product_matches_the_command_line(recipe_module, vis_small, tmp_p
     with fits.open(product) as a, fits.open(cli_product) as b:
         ha, hb = a[0].header, b[0].header
         assert ha["HIERARCH ESO PRO CATG"] == "DARK_VIS"
+        for key in ("HIERARCH ESO QC DETECTOR TEMP", "HIERARCH ESO QC DETECTOR TEMP STATUS"):
+            assert ha[key] == hb[key]
         for name in ("FLUX", "QUAL", "ERR"):
             np.testing.assert_array_equal(a[name].data, b[name].data)
         for q in qc.QC_DEFS:
