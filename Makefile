@@ -24,7 +24,7 @@ test: install
 	$(BIN)/python -m pytest -q tests
 
 bench: install
-	$(BIN)/python benchmarks/bench_mdark.py
+	$(BIN)/python benchmarks/bench_mdark.py --md
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE) *.egg-info

@@ -23,6 +23,11 @@ its product is what decides.  Failed runs are reported, never timed.
     make bench                                    # full run, ~6 minutes on 2 cores (first run: + installs, data)
     .venv/bin/python benchmarks/bench_mdark.py --quick
     .venv/bin/python benchmarks/bench_mdark.py --cases NIR5,VIS15 --repeat 5
+    .venv/bin/python benchmarks/bench_mdark.py --cases NIR15,NIR15gz,NIR15fz --tools soxs,floor
+
+A case ``NIR15gz`` (``fz``) reads the same frames as ``NIR15`` gzip-compressed
+(tile-compressed with fpack's default, Rice); soxspipe and hawki_cal_dark are
+run on plain frames only.
     .venv/bin/python benchmarks/bench_mdark.py --tools soxs,floor --md
 
 Generated raws go to ``benchmarks/data/``, work folders to ``benchmarks/work/``
@@ -58,7 +63,8 @@ PY = Path(sys.executable)
 RAW_SHAPE = {"NIR": (2048, 2048), "VIS": (4096, 908)}      # (NAXIS2, NAXIS1)
 HAWKI_CHIP = (2048, 2048)
 HAWKI_NCHIP = 4
-DEFAULT_CASES = "NIR5,NIR15,NIR40,VIS5,VIS15"
+DEFAULT_CASES = "NIR5,NIR15,NIR15gz,NIR15fz,NIR40,VIS5,VIS15"
+FORMS = ("gz", "fz")              # archive forms of a case's raw frames
 QUICK_CASES = "NIR5,VIS5"
 ALL_TOOLS = ("soxs", "soxspipe", "hawki", "floor")
 
@@ -208,6 +214,31 @@ def ensure_hawki() -> bool:
 
 
 # ---------------------------------------------------------------------- input data
+def packed_raws(arm: str, n: int, form: str) -> tuple[Path, list[Path]]:
+    """The simulated darks of ``arm``/``n`` gzip- or tile-compressed (made once)."""
+    plain_sof, plain = soxs_raws(arm, n)
+    d = DATA / f"{arm}_{n}_{form}"
+    suffix = {"gz": ".fits.gz", "fz": ".fits.fz"}[form]
+    files = [d / (f.name[: -len(".fits")] + suffix) for f in plain]
+    sof = d / "mdark.sof"
+    if not (sof.exists() and all(f.exists() for f in files)):
+        import gzip
+        from astropy.io import fits
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        log(f"compressing {n} {arm} darks ({form}) in {d} ...")
+        for src, dst in zip(plain, files):
+            if form == "gz":
+                dst.write_bytes(gzip.compress(src.read_bytes(), compresslevel=6))
+            else:
+                with fits.open(src) as h:
+                    fits.HDUList([fits.PrimaryHDU(header=h[0].header),
+                                  fits.CompImageHDU(h[0].data, compression_type="RICE_1")]
+                                 ).writeto(dst)
+        sof.write_text("".join(f"{f.name} DARK_{arm}\n" for f in files))
+    return sof, files
+
+
 def soxs_raws(arm: str, n: int) -> tuple[Path, list[Path]]:
     """The project's simulated darks (generated once, reused)."""
     d = DATA / f"{arm}_{n}"
@@ -349,6 +380,7 @@ hdus.writeto(out, overwrite=True, checksum=True)
 class Case:
     arm: str
     n: int
+    form: str = ""                                # "", or one of FORMS
     sof: Path = None
     files: list = field(default_factory=list)
     sp_files: list = field(default_factory=list)
@@ -359,12 +391,12 @@ class Case:
 
     @property
     def name(self) -> str:
-        return f"{self.arm}{self.n}"
+        return f"{self.arm}{self.n}{self.form}"
 
     @property
     def label(self) -> str:
         ny, nx = RAW_SHAPE[self.arm]
-        return f"{self.arm} {self.n}x{nx}x{ny}"
+        return f"{self.arm} {self.n}x{nx}x{ny}" + (f" .{self.form}" if self.form else "")
 
     def mpx(self, tool: str) -> float:
         if tool == "hawki":
@@ -597,8 +629,9 @@ def ratio(a, b):
 def build_table(cases: list[Case], tools: list[str]):
     head = ["case", "tool", "frames x size", "ok/runs", "median s", "min-max s",
             "peak RSS MB", "Mpx-fr", "Mpx-fr/s", "spipe/soxs t", "spipe/soxs RSS",
-            "soxs/floor t", "soxs/hawki thr", "notes"]
+            "soxs/floor t", "soxs/hawki thr", "soxs/plain t", "soxs/plain RSS", "notes"]
     rows = []
+    plain = {(c.arm, c.n): summarize(c, "soxs") for c in cases if not c.form}
     for c in cases:
         s = {t: summarize(c, t) for t in tools}
         soxs = s.get("soxs") or {}
@@ -617,12 +650,15 @@ def build_table(cases: list[Case], tools: list[str]):
                 sp = s.get("soxspipe") or {}
                 fl = s.get("floor") or {}
                 hk = s.get("hawki") or {}
+                pl = (plain.get((c.arm, c.n)) or {}) if c.form else {}
                 r += [ratio(sp.get("wall"), soxs.get("wall")),
                       ratio(sp.get("rss"), soxs.get("rss")),
                       ratio(soxs.get("wall"), fl.get("wall")),
-                      ratio(soxs.get("thr"), hk.get("thr"))]
+                      ratio(soxs.get("thr"), hk.get("thr")),
+                      ratio(soxs.get("wall"), pl.get("wall")),
+                      ratio(soxs.get("rss"), pl.get("rss"))]
             else:
-                r += ["", "", "", ""]
+                r += ["", "", "", "", "", ""]
             r.append(d["notes"])
             rows.append(r)
             first = False
@@ -654,10 +690,11 @@ def format_md(head, rows) -> str:
 def parse_cases(text: str) -> list[Case]:
     cases = []
     for tok in text.replace(" ", "").split(","):
-        m = re.fullmatch(r"(NIR|VIS)[:_x]?(\d+)", tok.upper())
+        m = re.fullmatch(r"(NIR|VIS)[:_x]?(\d+)(GZ|FZ)?", tok.upper())
         if not m or int(m.group(2)) < 3:
-            raise SystemExit(f"bad case {tok!r}: use e.g. NIR5,NIR15,VIS5 (at least 3 frames)")
-        cases.append(Case(m.group(1), int(m.group(2))))
+            raise SystemExit(f"bad case {tok!r}: use e.g. NIR5,NIR15,NIR15gz,NIR15fz,VIS5 "
+                             "(at least 3 frames)")
+        cases.append(Case(m.group(1), int(m.group(2)), (m.group(3) or "").lower()))
     return cases
 
 
@@ -704,12 +741,13 @@ def main(argv=None) -> int:
         log(l)
 
     for c in cases:
-        c.sof, c.files = soxs_raws(c.arm, c.n)
-        if "soxspipe" in tools:
+        c.sof, c.files = (packed_raws(c.arm, c.n, c.form) if c.form
+                          else soxs_raws(c.arm, c.n))
+        if "soxspipe" in tools and not c.form:
             c.sp_files, c.sp_notes = check_soxspipe_headers(c.arm, c.files, WORK / c.name)
             for n in c.sp_notes:
                 problems.append(f"{c.name}: simulator header lacks {n} for soxspipe")
-        if "hawki" in tools and c.arm == "NIR":
+        if "hawki" in tools and c.arm == "NIR" and not c.form:
             c.hawki_files = hawki_raws(max(3, round(c.n / 4)))
 
     runners = {
@@ -720,6 +758,8 @@ def main(argv=None) -> int:
     }
 
     def tools_for(c):
+        if c.form:
+            return [t for t in tools if t in ("soxs", "floor")]
         return [t for t in tools if t != "hawki" or c.hawki_files]
 
     if not a.quick:

@@ -3,6 +3,7 @@ ordered set of raw darks and optional calibrations."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 import logging
 import math
@@ -11,9 +12,8 @@ from pathlib import Path
 
 from . import keywords as kw
 from .errors import DataNotFound, InputError
-from .rawio import RawImage, read_header
+from .rawio import RawImage, looks_like_fits, read_header
 
-FITS_SUFFIXES = (".fits", ".fit", ".fts")
 SOF_FOLDER, CURRENT_FOLDER = "the SOF's folder", "the current folder"
 
 log = logging.getLogger("soxs")
@@ -136,11 +136,11 @@ def collect_inputs(inputs: list[str]) -> list[tuple[Path, str | None]]:
     if len(inputs) == 1:
         p = Path(inputs[0])
         if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.suffix.lower() in FITS_SUFFIXES)
+            files = sorted(f for f in p.iterdir() if f.is_file() and looks_like_fits(f.name))
             if not files:
                 raise DataNotFound(f"{p}: the folder holds no FITS files")
             return [(f, None) for f in files]
-        if p.suffix.lower() not in FITS_SUFFIXES:
+        if not looks_like_fits(p.name):
             if not p.exists():
                 raise DataNotFound(f"{p}: SOF file not found")
             return parse_sof(p)
@@ -190,20 +190,60 @@ def check_raw(img: RawImage) -> None:
         raise InputError(f"{name}: invalid {kw.EXPTIME} = {h[kw.EXPTIME]!r}")
 
 
+def open_raws(entries: list[tuple[Path, str | None]]) -> list[RawImage]:
+    """Open every raw frame, archives decompressed two at a time.
+
+    Parameters
+    ----------
+    entries : list of (Path, str or None)
+        Files and tags.
+
+    Returns
+    -------
+    list of RawImage
+        In the order of ``entries``.
+
+    Raises
+    ------
+    DataNotFound, InputError
+        The first frame in ``entries`` order that cannot be opened; the
+        frames opened meanwhile are closed (their decompressed copies gone).
+    """
+    with ThreadPoolExecutor(max_workers=max(1, min(2, len(entries)))) as pool:
+        futures = [pool.submit(RawImage, path, tag) for path, tag in entries]
+    opened, failure = [], None
+    for f in futures:
+        try:
+            opened.append(f.result())
+        except BaseException as exc:     # noqa: BLE001 - re-raised below
+            failure = failure or exc
+    if failure is not None:
+        for img in opened:
+            img.close()
+        raise failure
+    return opened
+
+
 def load_frameset(entries: list[tuple[Path, str | None]]) -> FrameSet:
     """Open, classify and check every frame; refuse a set that cannot make
     one master dark, naming the files and keywords at fault."""
-    raws, biases = [], []
+    biases, wanted = [], []
     for path, tag in entries:
-        if tag is None and read_header(path)[0].get(kw.PRO_CATG) == kw.BIAS_TAG:
+        if tag is None and read_header(path).get(kw.PRO_CATG) == kw.BIAS_TAG:
             tag = kw.BIAS_TAG
         if tag == kw.BIAS_TAG:
-            read_header(path)  # exists, readable, FITS
+            read_header(path)  # exists, readable, FITS or an archive of one
             biases.append(Path(path))
-            continue
-        img = RawImage(path, tag)
-        check_raw(img)
-        raws.append(img)
+        else:
+            wanted.append((path, tag))
+    raws = open_raws(wanted)
+    try:
+        for img in raws:
+            check_raw(img)
+    except BaseException:
+        for img in raws:
+            img.close()
+        raise
     if len(biases) > 1:
         raise InputError("more than one MASTER_BIAS_VIS given: "
                          + ", ".join(str(b) for b in biases))

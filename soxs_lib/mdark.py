@@ -20,6 +20,7 @@ from . import keywords as kw
 from .detector import Detector, detector
 from .errors import InputError
 from .frames import FrameSet
+from .rawio import open_fits
 from .stats import clipped_stats, median, sample_rows, temporal_noise
 
 log = logging.getLogger("soxs")
@@ -82,17 +83,26 @@ def _region(fs: FrameSet, det: Detector):
     return r0, r1, c0, c1
 
 
+def _scaled(hdu) -> np.ndarray:
+    """An HDU's data in physical units (``open_fits`` leaves plain data unscaled)."""
+    data = hdu.data
+    if data is None:
+        return data
+    bscale, bzero = hdu.header.get("BSCALE", 1.0), hdu.header.get("BZERO", 0.0)
+    return data * bscale + bzero if (bscale, bzero) != (1.0, 0.0) else data
+
+
 def _master_bias(path, region, full_shape, gain):
     """FLUX and ERR of a MASTER_BIAS_VIS, in electrons, on the science region."""
     r0, r1, c0, c1 = region
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with open_fits(path) as hdul:
             ext = "FLUX" if "FLUX" in hdul else 0
-            flux = np.asarray(hdul[ext].data, np.float32)
-            err = (np.asarray(hdul["ERR"].data, np.float32) if "ERR" in hdul
+            flux = np.asarray(_scaled(hdul[ext]), np.float32)
+            err = (np.asarray(_scaled(hdul["ERR"]), np.float32) if "ERR" in hdul
                    else np.zeros_like(flux))
             unit = str(hdul[ext].header.get("BUNIT", hdul[0].header.get("BUNIT", "electron")))
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, EOFError) as exc:
         raise InputError(f"{path}: cannot read the master bias ({exc})") from None
     if flux.ndim != 2:
         raise InputError(f"{path}: the master bias is not a 2-D image")

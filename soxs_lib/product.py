@@ -13,6 +13,7 @@ from . import PIPE_ID, __version__, flags, params
 from . import keywords as kw
 from .fitsutil import put
 from .mdark import MasterDark
+from .rawio import read_header
 
 PRO_DID = "ESO-VLT-DIC.PRO-1.17"
 _MD5_PENDING = "0" * 32     # as long as the digest: the header keeps its size
@@ -81,7 +82,7 @@ def primary_header(md: MasterDark, filename: str) -> fits.Header:
         put(h, f"ESO PRO REC1 RAW{i} NAME", img.path.name, "File name of raw frame")
         put(h, f"ESO PRO REC1 RAW{i} CATG", kw.raw_tag(md.arm), "Category of raw frame")
     if fs.bias is not None:
-        bh = fits.getheader(fs.bias)
+        bh = read_header(fs.bias)
         put(h, "ESO PRO REC1 CAL1 NAME", fs.bias.name, "File name of calibration frame")
         put(h, "ESO PRO REC1 CAL1 CATG", kw.BIAS_TAG, "Category of calibration frame")
         put(h, "ESO PRO REC1 CAL1 DATAMD5", str(bh.get("DATAMD5", "Not computed")),

@@ -61,10 +61,11 @@ def test_missing_file(small_set, tmp_path, capsys):
 @pytest.mark.parametrize("damage, words", [
     ("truncate", ["truncated"]),
     ("garbage", ["not a FITS file"]),
-    ("gzip", ["compressed"]),
-    ("noimage", ["primary HDU holds no image"]),
+    ("gzip", ["damaged gzip archive"]),
+    ("noimage", ["primary HDU holds no image and no image extension follows"]),
     ("cube", ["3 axes"]),
-    ("mef", ["unexpected extension"]),
+    ("mef", ["unexpected image extension(s) #1 beside the primary image"]),
+    ("chips", ["2 image extensions (CHIP1, CHIP2)", "multi-detector"]),
 ])
 def test_damaged_file(small_set, tmp_path, capsys, damage, words):
     truth, sof = small_set
@@ -77,9 +78,13 @@ def test_damaged_file(small_set, tmp_path, capsys, damage, words):
     elif damage == "garbage":
         bad.write_bytes(b"\x00garbage" * 1000)
     elif damage == "gzip":
-        bad.write_bytes(gzip.compress(bad.read_bytes()))
+        packed = gzip.compress(bad.read_bytes())
+        bad.write_bytes(packed[: len(packed) // 2])
     elif damage == "noimage":
-        fits.HDUList([fits.PrimaryHDU(header=hdr), fits.ImageHDU(data)]).writeto(bad, overwrite=True)
+        fits.PrimaryHDU(header=hdr).writeto(bad, overwrite=True)
+    elif damage == "chips":
+        fits.HDUList([fits.PrimaryHDU(header=hdr), fits.ImageHDU(data, name="CHIP1"),
+                      fits.ImageHDU(data, name="CHIP2")]).writeto(bad, overwrite=True)
     elif damage == "cube":
         fits.PrimaryHDU(np.stack([data, data]), hdr).writeto(bad, overwrite=True)
     elif damage == "mef":
