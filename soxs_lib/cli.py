@@ -4,6 +4,7 @@
                                          [--<parameter>=<value> ...]
     soxs simulate [--arm NIR|VIS] [-n N] [-o <folder>] ...
     soxs settings          print a complete default settings file
+    soxs recipe-dir        print the folder to pass to pyesorex --recipe-dir
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--binning", type=int, default=1)
     sim.add_argument("--pattern", help="X-Shooter static BPM whose bad pixels become hot")
     sub.add_parser("settings", help="print a complete default settings file")
+    sub.add_parser("recipe-dir", help="print the folder of the PyEsoRex recipe, for "
+                                      "pyesorex --recipe-dir")
     return top
 
 
@@ -98,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "settings":
             from .settings import default_yaml
             sys.stdout.write(default_yaml())
+            return 0
+        if args.command == "recipe-dir":
+            from .shipped import recipe_dir
+            print(recipe_dir())
             return 0
         if args.command == "simulate":
             from .simulate import simulate_darks

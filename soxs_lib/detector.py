@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
-STATIC_CALIB = Path(os.environ.get(
-    "SOXS_STATIC_CALIB", Path(__file__).resolve().parent.parent / "static_calib"))
+from .shipped import static_calib
+
+STATIC_CALIB = Path(os.environ.get("SOXS_STATIC_CALIB") or static_calib())
 
 
 @dataclass(frozen=True)
