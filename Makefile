@@ -1,4 +1,4 @@
-# soxs_mdark: `make run` reduces example darks, `make test` runs the test suite.
+# soxs_mdark: `make run` reduces example darks, `make test` lints and runs the test suite.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -21,6 +21,7 @@ run: install
 	$(BIN)/soxs mdark $(EXAMPLE)/raw/mdark.sof -o $(EXAMPLE) -x
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
 
 bench: install

@@ -227,7 +227,7 @@ def packed_raws(arm: str, n: int, form: str) -> tuple[Path, list[Path]]:
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
         log(f"compressing {n} {arm} darks ({form}) in {d} ...")
-        for src, dst in zip(plain, files):
+        for src, dst in zip(plain, files, strict=True):
             if form == "gz":
                 dst.write_bytes(gzip.compress(src.read_bytes(), compresslevel=6))
             else:
@@ -351,7 +351,7 @@ def check_soxspipe_headers(arm: str, files: list[Path], workdir: Path) -> tuple[
     d.mkdir(parents=True)
     out = [d / f.name for f in files]
     job = {"arm": arm, "cards": {k: need[k] for k in missing},
-           "files": [[str(f), str(o)] for f, o in zip(files, out)]}
+           "files": [[str(f), str(o)] for f, o in zip(files, out, strict=True)]}
     subprocess.run([PY, "-c", PATCH_SRC, json.dumps(job)], check=True)
     return out, notes + [f"{k} (patched into soxspipe's copies)" for k in sorted(missing)]
 
@@ -666,7 +666,7 @@ def build_table(cases: list[Case], tools: list[str]):
 
 
 def format_text(head, rows) -> str:
-    w = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    w = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     w[-1] = len(head[-1])     # notes: free width
     line = lambda r: "  ".join(str(x).ljust(w[i]) if i < 3 or i == len(r) - 1
                                else str(x).rjust(w[i]) for i, x in enumerate(r)).rstrip()
@@ -793,9 +793,9 @@ def main(argv=None) -> int:
         log(l)
     log(f"{repeat} timed run(s) per tool and case, alternating; wall = end-to-end child "
         f"process time; RSS = child's peak (os.wait4); Mpx-fr = frames x pixels/frame / 1e6")
-    log(f"hawki: hawki_cal_dark on max(3, round(N/4)) synthetic HAWK-I darks of 4 chips "
-        f"(same pixel-frames order as the NIR case); floor: import numpy+astropy, read "
-        f"all frames, write FLUX/QUAL/ERR with checksums")
+    log("hawki: hawki_cal_dark on max(3, round(N/4)) synthetic HAWK-I darks of 4 chips "
+        "(same pixel-frames order as the NIR case); floor: import numpy+astropy, read "
+        "all frames, write FLUX/QUAL/ERR with checksums")
     log("")
     log(text)
     for p in problems:

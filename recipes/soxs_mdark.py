@@ -7,11 +7,8 @@ logs); the science is ``soxs_lib.mdark.make_master_dark``, shared with the
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-import shutil
 import sys
-import tempfile
 
 try:
     import soxs_lib
@@ -24,12 +21,22 @@ import cpl.dfs
 import cpl.ui
 
 from soxs_lib import keywords as kw
-from soxs_lib import manpage, params
-from soxs_lib.errors import SoxsError
+from soxs_lib import manpage, params, qc
+from soxs_lib.errors import DataNotFound, InputError, OutputError, SettingsError, SoxsError
 from soxs_lib.frames import load_frameset
 from soxs_lib.mdark import make_master_dark
-from soxs_lib.product import extension_data, extension_headers, product_stem, qc_cards
-from soxs_lib.settings import Settings
+from soxs_lib.product import (extension_data, extension_headers, product_cards,
+                              product_stem, qc_cards)
+from soxs_lib.publish import ProductSet
+
+# each soxs_lib error as the cpl error PyEsoRex reports (most specific first)
+CPL_ERRORS = (
+    (DataNotFound, cpl.core.DataNotFoundError),
+    (InputError, cpl.core.IllegalInputError),
+    (SettingsError, cpl.core.IllegalInputError),
+    (OutputError, cpl.core.FileIOError),
+    (SoxsError, cpl.core.IllegalInputError),
+)
 
 _TYPES = ((bool, cpl.core.Type.BOOL), (int, cpl.core.Type.INT),
           (float, cpl.core.Type.DOUBLE), (str, cpl.core.Type.STRING))
@@ -53,10 +60,12 @@ def _propertylist(cards) -> cpl.core.PropertyList:
 
 
 def _cpl_error(exc: SoxsError) -> Exception:
-    return getattr(cpl.core, exc.cpl_error, cpl.core.IllegalInputError)(str(exc))
+    cls = next(c for soxs, c in CPL_ERRORS if isinstance(exc, soxs))
+    return cls(str(exc))
 
 
 def cpl_parameter(p: params.Param):
+    """The cpl.ui parameter of a declaration: full name, alias, range."""
     par = cpl.ui.ParameterRange(name=p.full_name, description=p.description,
                                 context=params.CONTEXT, default=p.default,
                                 min=p.min, max=p.max)
@@ -65,6 +74,9 @@ def cpl_parameter(p: params.Param):
 
 
 class SoxsMdark(cpl.ui.PyRecipe):
+    """soxs_mdark for PyEsoRex: the man page, parameters and products come
+    from soxs_lib's declarations."""
+
     _name = params.RECIPE
     _version = soxs_lib.__version__
     _author = "SOXS pipeline team"
@@ -86,6 +98,14 @@ class SoxsMdark(cpl.ui.PyRecipe):
                                for p in params.PARAMETERS}, source="parameter")
 
     def run(self, frameset: cpl.ui.FrameSet, settings: dict) -> cpl.ui.FrameSet:
+        """Make the master dark of ``frameset``; ``settings`` maps full
+        parameter names to values set explicitly.  Returns the product frame.
+
+        Raises
+        ------
+        cpl.core.Error
+            The soxs_lib error mapped by ``CPL_ERRORS``, with its message.
+        """
         try:
             values = self._values(settings)
             entries, used = [], []
@@ -99,39 +119,34 @@ class SoxsMdark(cpl.ui.PyRecipe):
                                     f"takes {', '.join(kw.KNOWN_TAGS)})")
                 entries.append((Path(frame.file), frame.tag))
                 used.append(frame)
-            fs = load_frameset(entries)
-            cpl.core.Msg.info(self._name, f"{len(fs.raws)} {fs.arm} raw darks, "
-                                          f"EXPTIME {fs.exptime:g} s")
-            md = make_master_dark(fs, values, Settings().qc_ranges(fs.arm))
+            with load_frameset(entries) as fs:
+                cpl.core.Msg.info(self._name, f"{len(fs.raws)} {fs.arm} raw darks, "
+                                              f"EXPTIME {fs.exptime:g} s")
+                md = make_master_dark(fs, values, qc.default_ranges(fs.arm))
+            for path, why in md.dropped:
+                cpl.core.Msg.warning(self._name, f"left out {path}: {why}")
+            for note in md.notes:
+                cpl.core.Msg.warning(self._name, note)
+            left_out = {str(path) for path, _ in md.dropped}
+            used = [f for f in used if f.file not in left_out]
+            for r in md.qc:
+                log = cpl.core.Msg.warning if r.passed is False else cpl.core.Msg.info
+                log(self._name, f"QC {r.qc.name} = {r.formatted()} {r.qc.unit} {r.status}")
+            return self._save(frameset, used, md)
         except SoxsError as exc:
             raise _cpl_error(exc) from None
-        for path, why in fs.dropped:
-            cpl.core.Msg.warning(self._name, f"left out {path}: {why}")
-        for note in md.notes:
-            cpl.core.Msg.warning(self._name, note)
-        left_out = {str(path) for path, _ in fs.dropped}
-        used = [f for f in used if f.file not in left_out]
-        for r in md.qc:
-            log = cpl.core.Msg.warning if r.passed is False else cpl.core.Msg.info
-            log(self._name, f"QC {r.qc.name} = {r.formatted()} {r.qc.unit} {r.status}")
-        return self._save(frameset, used, md)
 
     def _save(self, frameset, used, md) -> cpl.ui.FrameSet:
+        """Write the product with cpl.dfs, whole or not at all (staged under
+        its own name, as cpl.dfs records it in PIPEFILE, then moved into
+        place by the shared publishing path)."""
         filename = f"{product_stem(md)}.fits"
         tag = kw.product_tag(md.arm)
-        applist = _propertylist(
-            [(kw.PRO_CATG, tag, "Category of pipeline product frame"),
-             (kw.PRO_TYPE, kw.PRO_TYPE_VALUE, "Product type"),
-             (kw.PRO_TECH, kw.PRO_TECH_VALUE, "Observation technique"),
-             (kw.EXPTIME, float(md.exptime), "Integration time [s]"),
-             ("NCOMBINE", len(md.frameset.raws), "Number of raw frames combined"),
-             ("BUNIT", kw.BUNIT, "Unit of FLUX and ERR")] + qc_cards(md))
+        applist = _propertylist(product_cards(md) + qc_cards(md))
         first = next(f for f in used if Path(f.file).name == md.frameset.first.path.name)
-        # written whole in a private folder, then renamed into place: an
-        # interrupted or failed run never leaves a partial product behind
-        staging = tempfile.mkdtemp(prefix=f".{filename}.", dir=".")
+        publisher = ProductSet(overwrite=True, lock_dir=Path("."))   # esorex overwrites
         try:
-            tmp = os.path.join(staging, filename)    # PIPEFILE is the final name
+            tmp = str(publisher.stage(Path(filename), same_name=True))
             cpl.dfs.save_propertylist(frameset, self.parameters, cpl.ui.FrameSet(used),
                                       self._name, applist, soxs_lib.PIPE_ID, tmp,
                                       None, first)
@@ -140,9 +155,9 @@ class SoxsMdark(cpl.ui.PyRecipe):
                 cards = [(c.keyword, c.value, c.comment) for c in header.cards]
                 cpl.core.Image(data[name]).save(tmp, _propertylist(cards),
                                                 cpl.core.io.EXTEND)
-            os.replace(tmp, filename)
+            publisher.commit()
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            publisher.abort()
         return cpl.ui.FrameSet([cpl.ui.Frame(
             filename, tag=tag, group=cpl.ui.Frame.FrameGroup.PRODUCT,
             level=cpl.ui.Frame.FrameLevel.FINAL, frameType=cpl.ui.Frame.FrameType.IMAGE)])

@@ -1,10 +1,10 @@
 """The ``soxs`` command line.
 
-    soxs [-V] [-x] mdark <inputFrames>... [-o <outputDirectory>] [-s <settings.yaml>]
-                                         [--<parameter>=<value> ...]
-    soxs simulate [--arm NIR|VIS] [-n N] [-o <folder>] ...
-    soxs settings          print a complete default settings file
-    soxs recipe-dir        print the folder to pass to pyesorex --recipe-dir
+soxs [-V] [-x] mdark <inputFrames>... [-o <outputDirectory>] [-s <settings.yaml>]
+[--<parameter>=<value> ...]
+soxs simulate [--arm NIR|VIS] [-n N] [-o <folder>] ...
+soxs settings          print a complete default settings file
+soxs recipe-dir        print the folder to pass to pyesorex --recipe-dir
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ EXIT_INTERRUPTED = 130
 
 
 class Interrupted(BaseException):
-    pass
+    """SIGINT or SIGTERM arrived: unwinds the run so nothing partial stays."""
 
 
-def _on_signal(signum, frame):
+def _on_signal(signum, _frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
@@ -55,6 +55,8 @@ def _flags(default) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``soxs`` parser with its sub-commands; mdark's options come from
+    ``params.PARAMETERS``."""
     common = _flags(argparse.SUPPRESS)   # a sub-command must not reset the top's -x
     top = argparse.ArgumentParser(prog="soxs", parents=[_flags(False)],
                                   description="SOXS data reduction: the master dark")
@@ -88,6 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``soxs`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0, 2 bad input, 3 bad settings, 4 output problem,
+        5 products written but QC failed, 130 interrupted.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -145,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     """The ``soxs`` console command: main(), then exit without the
-    interpreter's teardown (about 0.15 s spent collecting numba's and astropy's
-    modules).  Everything is written, closed and flushed by then."""
+    interpreter's teardown, which would only collect numba's and astropy's
+    modules.  Everything is written, closed and flushed by then."""
     status = main()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -16,6 +16,8 @@ STATIC_CALIB = Path(os.environ.get("SOXS_STATIC_CALIB") or static_calib())
 
 @dataclass(frozen=True)
 class Detector:
+    """One arm's detector parameters (``static_calib/detectors.yaml``)."""
+
     arm: str
     science_columns: tuple[int, int]
     science_rows: tuple[int, int]
@@ -33,6 +35,7 @@ class Detector:
 
 @lru_cache(maxsize=None)
 def detectors() -> dict[str, Detector]:
+    """Every arm's Detector, read once."""
     with open(STATIC_CALIB / "detectors.yaml") as fh:
         raw = yaml.safe_load(fh)
     return {arm: Detector(arm=arm, science_columns=tuple(v["science_columns"]),
@@ -43,4 +46,5 @@ def detectors() -> dict[str, Detector]:
 
 
 def detector(arm: str) -> Detector:
+    """The Detector of ``arm`` (``"NIR"`` or ``"VIS"``)."""
     return detectors()[arm]

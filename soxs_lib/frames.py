@@ -4,7 +4,7 @@ ordered set of raw darks and optional calibrations."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import logging
 import math
 import os
@@ -149,18 +149,34 @@ def collect_inputs(inputs: list[str]) -> list[tuple[Path, str | None]]:
 
 @dataclass
 class FrameSet:
+    """A checked set of raw darks of one arm, sorted by time, and the
+    optional master bias.  It owns the open frames: ``close()`` (or a
+    ``with`` block) releases them, decompressed copies included."""
+
     arm: str
     raws: list[RawImage]
     bias: Path | None = None
-    dropped: list = field(default_factory=list)   # (path, why): unusable data
 
     @property
     def first(self) -> RawImage:
+        """The earliest frame: its header names and dates the product."""
         return self.raws[0]
 
     @property
     def exptime(self) -> float:
+        """The common exposure time, s."""
         return float(self.first.header[kw.EXPTIME])
+
+    def close(self) -> None:
+        """Release every frame."""
+        for img in self.raws:
+            img.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _describe(values: dict[str, list[str]]) -> str:
@@ -168,6 +184,14 @@ def _describe(values: dict[str, list[str]]) -> str:
 
 
 def check_raw(img: RawImage) -> None:
+    """Refuse a frame that is not a raw SOXS dark.
+
+    Raises
+    ------
+    InputError
+        A product, missing keywords, not a dark, an unknown arm or one that
+        contradicts its tag, an invalid EXPTIME; the message names the file.
+    """
     h, name = img.header, img.path
     if kw.PRO_CATG in h:
         raise InputError(f"{name}: is a product ({kw.PRO_CATG} = {h[kw.PRO_CATG]!r}), "

@@ -5,10 +5,12 @@ MIN_FRAMES = 3
 
 # frame tags (SOF) --------------------------------------------------------
 def raw_tag(arm: str) -> str:
+    """The SOF tag of a raw dark of ``arm``."""
     return f"DARK_{arm}"
 
 
 def product_tag(arm: str) -> str:
+    """The PRO CATG (and product tag) of the master dark of ``arm``."""
     return f"DARK_{arm}"
 
 

@@ -12,6 +12,7 @@ SYNOPSIS = "Stack raw SOXS dark frames into a master dark with hot-pixel flags a
 
 
 def description() -> str:
+    """The man page text: inputs, parameters, method, products, QC."""
     lines = [
         "Stacks at least {n} raw dark frames of one arm (NIR or VIS), taken with the same".format(
             n=kw.MIN_FRAMES),

@@ -1,33 +1,37 @@
 """The soxs_mdark core: from a checked FrameSet to a master dark with its
-ERR, QUAL and QC.  Both front ends (``soxs mdark`` and the PyEsoRex recipe)
-call ``make_master_dark``; neither does any science of its own."""
+ERR, QUAL and QC, as named steps (as stcal splits a step from its array
+functions): ``measure_frames`` (levels, noise, frames left out),
+``stack_set`` (the kernel over the frames), then hot pixels and
+``qc.master_dark_values``.  Both front ends (``soxs mdark`` and the PyEsoRex
+recipe) call ``make_master_dark``; neither does any science of its own."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import logging
 import time
 
 import numpy as np
-from astropy.io import fits
 
 from . import flags, hotpix, qc
-from .forked import ForkedCall
-from .params import thread_count
 from . import keywords as kw
 from .detector import Detector, detector
 from .errors import InputError
 from .frames import FrameSet
 from .rawio import open_fits
-from .stats import clipped_stats, median, sample_rows, temporal_noise
+from .params import Values
+from .stats import clipped_stats, sample_rows, temporal_noise
+from .workers import thread_count
 
 log = logging.getLogger("soxs")
 
 
 @dataclass
 class FrameInfo:
+    """What the frame statistics found in one raw dark."""
+
     name: str
     bias_adu: float
     level: float        # e-
@@ -37,10 +41,17 @@ class FrameInfo:
 
 @dataclass
 class MasterDark:
+    """A master dark and how it was made.
+
+    ``frameset`` holds the frames stacked; ``dropped`` the (path, reason) of
+    those left out as unusable.  ``flux``, ``err`` (e-), ``qual`` (flags)
+    and ``nused`` cover ``region`` (row0, row1, col0, col1) of the raw
+    frames."""
+
     arm: str
     exptime: float
     frameset: FrameSet
-    params: dict
+    params: Values
     flux: np.ndarray
     err: np.ndarray
     qual: np.ndarray
@@ -51,10 +62,23 @@ class MasterDark:
     qc: list[qc.QCResult]
     timings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)   # for the report and the log
+    dropped: list = field(default_factory=list)
 
     @property
     def qc_passed(self) -> bool:
+        """No QC metric outside its acceptable range."""
         return all(r.passed is not False for r in self.qc)
+
+
+@dataclass
+class FrameMeasures:
+    """The frame statistics of a set: per frame (FrameInfo or None, why it
+    is unusable or ""), the temporal noise of one frame (e-) and its value
+    per consecutive pair of usable frames."""
+
+    stats: list
+    s_t: float
+    per_pair: list
 
 
 def _gain(fs: FrameSet, det: Detector) -> float:
@@ -148,137 +172,248 @@ def _frame_stats(img, rows, region, saturation, gain, overscan, pix_offset, kf, 
                       nrogue / max(1, np.isfinite(e).sum())), e, "")
 
 
-def _drop(fs: FrameSet, dropped) -> None:
-    """Remove unusable frames from the set, or refuse it if too few remain."""
-    why = "; ".join(f"{img.path}: {reason}" for img, reason in dropped)
-    keep = [img for img in fs.raws if all(img is not d for d, _ in dropped)]
+def _keep_usable(fs: FrameSet, measures: FrameMeasures):
+    """The set without its unusable frames, their FrameInfos, and the
+    (path, reason) of those left out; ``fs`` itself is not changed.
+
+    Raises
+    ------
+    InputError
+        Fewer than ``MIN_FRAMES`` usable frames; names each bad frame.
+    """
+    pairs = list(zip(fs.raws, measures.stats, strict=True))
+    dropped = [(img.path, why) for img, (_, why) in pairs if why]
+    keep = [img for img, (_, why) in pairs if not why]
     if len(keep) < kw.MIN_FRAMES:
+        why = "; ".join(f"{path}: {reason}" for path, reason in dropped)
         raise InputError(f"only {len(keep)} of {len(fs.raws)} raw darks are usable, "
                          f"soxs_mdark needs at least {kw.MIN_FRAMES}; {why}")
-    for img, reason in dropped:
-        log.warning("dropped %s: %s", img.path, reason)
-        img.close()
-        fs.dropped.append((img.path, reason))
-    fs.raws[:] = keep
+    for path, reason in dropped:
+        log.warning("dropped %s: %s", path, reason)
+    infos = [info for info, why in measures.stats if not why]
+    for k, s in enumerate(measures.per_pair):
+        if not s > 0:
+            raise InputError(f"{keep[k].path} and {keep[k + 1].path}: identical "
+                             "pixel values (the same exposure twice?)")
+    return replace(fs, raws=keep), infos, dropped
 
 
-def _frame_statistics(raws, rows, region, saturation, gain, overscan, pix_offset, kf, itf,
-                      threads):
-    """Per frame (FrameInfo or None, why it is unusable or ""), and the
-    temporal noise of the usable ones: (median over consecutive pairs, per
-    pair).  Frames are measured two at a time: the sorts release the GIL."""
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        stats = list(pool.map(lambda img: _frame_stats(
-            img, rows, region, saturation, gain, overscan, pix_offset, kf, itf), raws))
-        usable = [e for _, e, why in stats if not why]
-        s_t, per_pair = (temporal_noise(usable, kf, itf, pool.map)
-                         if len(usable) >= kw.MIN_FRAMES else (np.nan, []))
-    return [(info, why) for info, _, why in stats], s_t, per_pair
+@dataclass
+class Calibration:
+    """How a set's raw values become electrons on the science region."""
+
+    det: Detector
+    gain: float                       # e-/ADU
+    region: tuple                     # (row0, row1, col0, col1) of the science pixels
+    pix_offset: np.ndarray | None     # master bias (e-) on the region, or None
+    pix_var: np.ndarray | None        # its variance (e-^2)
+    overscan: bool                    # bias level of each frame from its overscan
 
 
-def _kernel():
-    """The stacking module, its compiled kernel loaded: importing numba and
-    loading the kernel from its cache hold the GIL for about 0.25 s."""
-    from . import stack
-    stack.warm_up()
-    return stack
+def calibration(fs: FrameSet) -> Calibration:
+    """The set's gain, science region and bias (master bias or overscan).
 
-
-def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict,
-                     stacked: Callable[[np.ndarray, tuple], None] | None = None,
-                     fork: bool = False) -> MasterDark:
-    """``stacked(flux, region)``, if given, sees the master as soon as it is
-    stacked (NaN where no frame has data) and the detector region it covers,
-    before hot pixels and QC.  ``fork``: measure the frames in a forked
-    process (see ``forked``) rather than in threads of this one."""
-    t0 = time.perf_counter()
+    Raises
+    ------
+    InputError
+        An invalid gain or binning, frames too small for the science region,
+        an unreadable master bias, or VIS frames without overscan and
+        without a master bias.
+    """
     det = detector(fs.arm)
     gain = _gain(fs, det)
     region = _region(fs, det)
-    r0, r1, c0, c1 = region
-    kf, itf = values["frame_clipping_sigma"], values["frame_clipping_iterations"]
+    _, _, c0, c1 = region
     pix_offset = pix_var = None
     if fs.bias is not None:
         pix_offset, pix_var = _master_bias(fs.bias, region, fs.first.shape, gain)
     elif det.bias_from_overscan and c0 == 0 and c1 == fs.first.shape[1]:
         raise InputError(f"{fs.first.path}: no overscan columns to measure the bias "
                          f"level; add a {kw.BIAS_TAG} frame to the SOF")
+    return Calibration(det, gain, region, pix_offset, pix_var,
+                       det.bias_from_overscan and fs.bias is None)
 
-    # frame statistics on evenly spaced rows of every frame, while the
-    # compiled kernel loads; a frame without usable data is dropped
+
+def _frame_statistics(raws, rows, region, saturation, gain, overscan, pix_offset, kf, itf,
+                      threads) -> FrameMeasures:
+    """Frames are measured two at a time: the sorts release the GIL."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        stats = list(pool.map(lambda img: _frame_stats(
+            img, rows, region, saturation, gain, overscan, pix_offset, kf, itf), raws))
+        usable = [e for _, e, why in stats if not why]
+        s_t, per_pair = (temporal_noise(usable, kf, itf, pool.map)
+                         if len(usable) >= kw.MIN_FRAMES else (np.nan, []))
+    return FrameMeasures([(info, why) for info, _, why in stats], s_t, per_pair)
+
+
+def measure_frames(fs: FrameSet, values: Values, cal: Calibration) -> FrameMeasures:
+    """Each frame's bias, level and robust sigma, and the temporal noise of
+    one frame, from evenly spaced rows of every frame.
+
+    Parameters
+    ----------
+    fs : FrameSet
+        The frames; read, not changed.
+    values : Values
+        frame_clipping_sigma / _iterations and nthreads are used.
+    cal : Calibration
+        From ``calibration(fs)``.
+
+    Returns
+    -------
+    FrameMeasures
+        A frame without usable data (constant, no valid pixel) has no
+        FrameInfo and the reason instead.
+
+    Raises
+    ------
+    InputError
+        A frame cannot be read.
+    """
+    r0, r1, _, _ = cal.region
     rows = sample_rows(r0, r1, fs.first.shape[1])
-    overscan = det.bias_from_overscan and fs.bias is None
-    args = (fs.raws, rows, region, det.saturation, gain, overscan, pix_offset, kf, itf,
-            thread_count(values["nthreads"]))
-    if fork:
-        call = ForkedCall(_frame_statistics, *args)
-        try:
-            stack = _kernel()
-            stats, s_t, per_pair = call.result()
-        finally:
-            call.cancel()
-    else:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            loading = pool.submit(_kernel)
-            stats, s_t, per_pair = _frame_statistics(*args)
-            stack = loading.result()
-    dropped = [(img, why) for img, (_, why) in zip(fs.raws, stats) if why]
-    if dropped:
-        _drop(fs, dropped)
-    infos = [info for info, why in stats if not why]
-    for k, s in enumerate(per_pair):
-        if not s > 0:
-            raise InputError(f"{fs.raws[k].path} and {fs.raws[k + 1].path}: identical "
-                             "pixel values (the same exposure twice?)")
-    biases = [i.bias_adu for i in infos]
-    t1 = time.perf_counter()
+    return _frame_statistics(fs.raws, rows, cal.region, cal.det.saturation, cal.gain,
+                             cal.overscan, cal.pix_offset, values.frame_clipping_sigma,
+                             values.frame_clipping_iterations, thread_count(values.nthreads))
 
-    scale = np.array([img.bscale * gain for img in fs.raws], np.float64)
+
+def stack_set(fs: FrameSet, infos: list[FrameInfo], s_t: float, values: Values,
+              cal: Calibration, stack=None):
+    """Clip and combine the frames of ``fs`` with the compiled kernel.
+
+    Parameters
+    ----------
+    fs : FrameSet
+        Usable frames only, in the order of ``infos``.
+    infos : list of FrameInfo
+        Their statistics (bias, level, robust sigma).
+    s_t : float
+        Temporal noise of one frame, e-.
+    values : Values
+        The clipping parameters, chunk_mbytes and nthreads.
+    cal : Calibration
+    stack : module, optional
+        ``soxs_lib.stack`` with its kernel loaded (``_kernel()``).
+
+    Returns
+    -------
+    soxs_lib.stack.StackResult
+    """
+    stack = stack or _kernel()
+    det, gain = cal.det, cal.gain
+    biases = [i.bias_adu for i in infos]
     model = stack.FrameModel(
-        scale=scale,
-        offset=np.array([(img.bzero - b) * gain for img, b in zip(fs.raws, biases)]),
+        scale=np.array([img.bscale * gain for img in fs.raws], np.float64),
+        offset=np.array([(img.bzero - b) * gain
+                         for img, b in zip(fs.raws, biases, strict=True)]),
         satv=np.array([(det.saturation - img.bzero) / img.bscale for img in fs.raws]),
         level=np.array([i.level for i in infos]),
         fsigma=np.array([i.sigma for i in infos]),
         s_t=s_t, lbar=float(np.median([i.level for i in infos])))
-    res = stack.stack_frames(fs.raws, region, model, kf, values["stacked_clipping_sigma"],
-                             values["stacked_clipping_iterations"],
-                             values["chunk_mbytes"] << 20, pix_offset, pix_var,
-                             values["nthreads"])
-    for img in fs.raws:
-        img.close()
+    return stack.stack_frames(fs.raws, cal.region, model, values.frame_clipping_sigma,
+                              values.stacked_clipping_sigma,
+                              values.stacked_clipping_iterations,
+                              values.chunk_mbytes << 20, cal.pix_offset, cal.pix_var,
+                              values.nthreads)
+
+
+def _kernel():
+    """The stacking module, its compiled kernel loaded.  Importing numba and
+    loading the kernel hold the GIL, so ``make_master_dark`` does it while
+    the frames are measured elsewhere."""
+    from . import stack
+    stack.warm_up()
+    return stack
+
+
+class InThread:
+    """``fn(*args)`` on a thread of this process: the default way
+    ``make_master_dark`` measures the frames while the kernel loads (a host
+    such as PyEsoRex may own threads: never fork there).  The same
+    ``result()``/``cancel()`` as ``workers.Child``."""
+
+    def __init__(self, fn, *args):
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._future = self._pool.submit(fn, *args)
+
+    def result(self):
+        """The value of ``fn(*args)``, or its exception raised here."""
+        try:
+            return self._future.result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def cancel(self) -> None:
+        """Forget the call (a running call finishes in the background)."""
+        self._future.cancel()
+        self._pool.shutdown(wait=False)
+
+
+def make_master_dark(fs: FrameSet, values: Values, qc_ranges: dict,
+                     stacked: Callable[[np.ndarray, tuple], None] | None = None,
+                     elsewhere: Callable = InThread) -> MasterDark:
+    """Make a master dark from a checked set of raw darks.
+
+    Parameters
+    ----------
+    fs : FrameSet
+        From ``frames.load_frameset``; read, never changed nor closed (the
+        caller closes it).
+    values : Values
+        Validated parameters (``params.resolve``).
+    qc_ranges : dict
+        QC name -> (low, high) acceptable range (``Settings.qc_ranges``).
+    stacked : callable, optional
+        ``stacked(flux, region)`` sees the master as soon as it is stacked
+        (NaN where no frame has data) and the detector region it covers,
+        before hot pixels and QC (the QC plot starts there).
+    elsewhere : callable
+        ``elsewhere(fn, *args)`` starts ``fn(*args)`` away from this thread
+        and returns an object with ``result()`` and ``cancel()``: the frames
+        are measured there while the compiled kernel loads here.
+        ``InThread`` by default; the command line passes ``workers.Child``
+        (a forked process: both hold the GIL).
+
+    Returns
+    -------
+    MasterDark
+        Its ``frameset`` holds the frames stacked, ``dropped`` those left
+        out as unusable, ``notes`` warnings for the report.
+
+    Raises
+    ------
+    InputError
+        Unreadable frames or master bias, fewer than 3 usable frames, two
+        identical frames, frames that do not fit the detector.
+    """
+    t0 = time.perf_counter()
+    cal = calibration(fs)
+    call = elsewhere(measure_frames, fs, values, cal)
+    try:
+        stack = _kernel()
+        measures = call.result()
+    finally:
+        call.cancel()
+    used, infos, dropped = _keep_usable(fs, measures)
+    t1 = time.perf_counter()
+
+    res = stack_set(used, infos, measures.s_t, values, cal, stack)
     if stacked is not None:
-        stacked(res.flux, region)
+        stacked(res.flux, cal.region)
     t2 = time.perf_counter()
 
     flux, err, qual = res.flux, res.err, res.qual
-    med, rms = hotpix.flag_hot_pixels(flux, qual, values["hot_pixel_sigma"])
+    med, rms = hotpix.flag_hot_pixels(flux, qual, values.hot_pixel_sigma)
     nodata = (qual & flags.NODATA) != 0
     if nodata.any():
         flux[nodata] = med
-        err[nodata] = s_t
-    nhot = int(np.count_nonzero(qual & flags.HOT))
-    clean = qual == 0
-    nvalid = int(res.nused.sum(dtype=np.int64) + res.nrej.sum(dtype=np.int64))
-    exptime = fs.exptime
-    raw_ron = float(np.sqrt(max(s_t ** 2 - max(med, 0.0), 0.0)))
-    values_qc = {
-        "HOTPIX NUM": nhot,
-        "HOTPIX FRAC": nhot / flux.size,
-        "MDARK MEDIAN": med,
-        "MDARK RMS": rms,
-        "DARK CURRENT": med / exptime if exptime > 0 else float("nan"),
-        "RAW RON": raw_ron,
-        "RAW NOISE": s_t,
-        "MASTER RON": median(err[clean]) if clean.any() else float("nan"),
-        "REJ FRAC": float(res.nrej.sum(dtype=np.int64)) / max(1, nvalid),
-        "NRAW DROPPED": len(fs.dropped),
-    }
-    if not exptime > 0:
-        del values_qc["DARK CURRENT"]
+        err[nodata] = measures.s_t
+    exptime = used.exptime
+    values_qc = qc.master_dark_values(flux, err, qual, res.nused, res.nrej, med, rms,
+                                      measures.s_t, exptime, len(dropped))
     notes = []
     temp, note = qc.detector_temperature(
-        [(img.path.name, img.header) for img in fs.raws], fs.arm)
+        [(img.path.name, img.header) for img in used.raws], used.arm)
     if temp is not None:
         values_qc["DETECTOR TEMP"] = temp
     if note:
@@ -286,8 +421,8 @@ def make_master_dark(fs: FrameSet, values: dict, qc_ranges: dict,
         notes.append(note)
     results = qc.evaluate(values_qc, qc_ranges)
     t3 = time.perf_counter()
-    return MasterDark(arm=fs.arm, exptime=exptime, frameset=fs, params=dict(values),
-                      flux=flux, err=err, qual=qual, nused=res.nused, gain=gain,
-                      region=region, frames=infos, qc=results,
+    return MasterDark(arm=used.arm, exptime=exptime, frameset=used, params=values,
+                      flux=flux, err=err, qual=qual, nused=res.nused, gain=cal.gain,
+                      region=cal.region, frames=infos, qc=results,
                       timings={"frame statistics": t1 - t0, "stacking": t2 - t1,
-                               "hot pixels and QC": t3 - t2}, notes=notes)
+                               "hot pixels and QC": t3 - t2}, notes=notes, dropped=dropped)

@@ -8,9 +8,8 @@ soxspipe's ``soxs-mdark`` section), the PyEsoRex parameters
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 import math
-import os
 
 from .errors import SettingsError
 
@@ -20,6 +19,9 @@ CONTEXT = f"soxs.{RECIPE}"
 
 @dataclass(frozen=True)
 class Param:
+    """One parameter: its name (the command-line alias), type, default,
+    allowed range and description."""
+
     name: str
     type: type
     default: float | int
@@ -29,10 +31,12 @@ class Param:
 
     @property
     def full_name(self) -> str:
+        """``soxs.soxs_mdark.<name>``, for .rc and EDPS files."""
         return f"{CONTEXT}.{self.name}"
 
     @property
     def soxspipe_key(self) -> str:
+        """The key in a soxspipe settings file (hyphens)."""
         return self.name.replace("_", "-")
 
     def coerce(self, value, source: str = "parameter"):
@@ -87,18 +91,35 @@ PARAMETERS: tuple[Param, ...] = (
           "depend on it"),
     Param("nthreads", int, 0, 0, 256,
           "Threads for the stacking; 0 uses OMP_NUM_THREADS if set, else all cores; "
-          "results do not depend on it"),
+          "results do not depend on it"),     # policy: workers.thread_count
 )
 
 BY_NAME = {p.name: p for p in PARAMETERS}
 
+# the validated values of every parameter, as one frozen object with a field
+# per declaration (``values.frame_clipping_sigma``)
+Values = make_dataclass("Values", [(p.name, p.type) for p in PARAMETERS], frozen=True)
+Values.__doc__ = "Validated values of every soxs_mdark parameter (see ``PARAMETERS``)."
 
-def defaults() -> dict:
-    return {p.name: p.default for p in PARAMETERS}
+
+def as_dict(values) -> dict:
+    """Parameter name -> value, in declaration order."""
+    return {p.name: getattr(values, p.name) for p in PARAMETERS}
+
+
+def defaults():
+    """The default ``Values``."""
+    return Values(**{p.name: p.default for p in PARAMETERS})
 
 
 def lookup(key: str, source: str = "parameter") -> Param:
-    """Find a parameter by name, soxspipe key or full name."""
+    """Find a parameter by name, soxspipe key or full name.
+
+    Raises
+    ------
+    SettingsError
+        No parameter of that name; the message lists the known ones.
+    """
     name = key.strip()
     if name.startswith(CONTEXT + "."):
         name = name[len(CONTEXT) + 1:]
@@ -111,20 +132,28 @@ def lookup(key: str, source: str = "parameter") -> Param:
             f"{source}: unknown parameter '{key}' (known: {known})") from None
 
 
-def resolve(*layers: dict, source: str = "parameter") -> dict:
-    """Merge parameter layers (later wins) over the defaults, validating each."""
-    values = defaults()
+def resolve(*layers: dict, source: str = "parameter"):
+    """Merge parameter layers over the defaults, validating each value.
+
+    Parameters
+    ----------
+    *layers : dict
+        Name (any spelling ``lookup`` takes) -> value; later layers win.
+    source : str
+        What to name in messages (``"command line"``, a settings file).
+
+    Returns
+    -------
+    Values
+
+    Raises
+    ------
+    SettingsError
+        An unknown name, or a value of the wrong type or out of its range.
+    """
+    values = as_dict(defaults())
     for layer in layers:
         for key, value in layer.items():
             par = lookup(key, source)
             values[par.name] = par.coerce(value, source)
-    return values
-
-
-def thread_count(requested: int = 0) -> int:
-    """Threads the ``nthreads`` parameter asks for: itself if positive, else
-    OMP_NUM_THREADS if set, else every core."""
-    if requested > 0:
-        return requested
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    return Values(**values)

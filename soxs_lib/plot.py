@@ -2,26 +2,22 @@
 threshold, and the map of hot pixels.
 
 Drawn on a bare ``Figure`` with a fixed layout: pyplot's state, the
-constrained-layout solver and automatic title placement cost more than the
-drawing itself.  Importing matplotlib and drawing take about as long as
-making the master, so ``PlotProcess`` does both in a forked child: it
+constrained-layout solver and automatic title placement would cost more than
+the drawing itself.  Importing matplotlib and drawing are long next to making
+the master, so ``PlotProcess`` does both in a forked child: it
 imports while the parent starts, reduces the master for display while the
 parent flags hot pixels, and draws while the parent writes the FITS product.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pickle
-import signal
 import warnings
 
 import numpy as np
 
 from . import flags
 from .errors import OutputError
-from .forked import end_child
+from .workers import Child, can_fork
 
 MAX_DISPLAY = 512    # display pixels per axis (a panel is ~350 pixels wide)
 _PIPE_BYTES = 1 << 20    # fewer context switches while the master is sent
@@ -43,6 +39,7 @@ def _blocks(a: np.ndarray, f: int) -> np.ndarray:
 
 
 def display_factor(shape) -> int:
+    """The binning that fits an image of ``shape`` in ``MAX_DISPLAY`` pixels."""
     return max(1, -(-max(shape) // MAX_DISPLAY))
 
 
@@ -52,7 +49,7 @@ def reduce_master(flux: np.ndarray) -> tuple[np.ndarray, int]:
     f = display_factor(flux.shape)
     if f == 1:
         return flux, f
-    blocks = np.sort(_blocks(flux, f), axis=-1)    # 6x faster than np.median here
+    blocks = np.sort(_blocks(flux, f), axis=-1)    # one sort instead of np.median's partitions
     n = f * f
     shown = 0.5 * (blocks[..., (n - 1) // 2] + blocks[..., n // 2])
     holes = np.isnan(blocks[..., -1])              # NaN sorts last
@@ -69,14 +66,14 @@ def plot_data(md, title: str) -> dict:
     return dict(hot=np.packbits(hot), shape=hot.shape,     # 1/8 of the bytes to send
                 qc={r.qc.name: r.value for r in md.qc},
                 failed=[r.qc.name for r in md.qc if r.passed is False],
-                ksig=md.params["hot_pixel_sigma"], title=title)
+                ksig=md.params.hot_pixel_sigma, title=title)
 
 
 class QCFigure:
     """The figure in steps: the skeleton (axes, labels, colour bar) and the
     image panel as soon as the master is stacked, then ``draw`` adds what QC
-    found and renders.  (Rendering ahead saves less than it costs: on two
-    cores there is no idle one while the master is made.)"""
+    found and renders.  Nothing is rendered ahead: on two cores no core is
+    idle while the master is made."""
 
     def __init__(self):
         Figure, FigureCanvasAgg = _matplotlib()
@@ -97,6 +94,8 @@ class QCFigure:
             ax.set_ylabel("y")
 
     def show_master(self, flux: np.ndarray, region) -> None:
+        """Show the stacked master (NaN where no data), binned for display,
+        in the detector coordinates of ``region``."""
         shown, f = reduce_master(flux)
         self.values = flux[np.isfinite(flux)]       # the histogram's pixels
         self.factor = f
@@ -116,7 +115,8 @@ class QCFigure:
         binned = f" ({f}x{f} medians)" if f > 1 else ""
         self.axes[0].set_title(f"master dark{binned}\nstretch: 0.5-99.5 percentile",
                                **_TITLE)
-        # make the tick artists now, not in the final render (1 ms each)
+        # make the tick artists now, while the parent still computes QC, so
+        # the final render (which the run waits for) does not
         axes = [a for ax in (self.axes[0], self.axes[2]) for a in (ax.xaxis, ax.yaxis)]
         for axis in axes + [self.colorbar.ax.yaxis]:
             axis.get_major_ticks(len(axis.get_majorticklocs()))
@@ -162,7 +162,7 @@ def draw(qcf: QCFigure, d: dict, path) -> None:
 
 
 class PlotProcess:
-    """The QC plot drawn by a forked child.
+    """The QC plot drawn by a forked child (``workers.Child``).
 
     Fork it before the work it should overlap, and before any thread
     starts.  ``send_master`` passes the master as soon as it is stacked,
@@ -171,87 +171,64 @@ class PlotProcess:
     the child.  Where fork is not available the plot is drawn in-process."""
 
     def __init__(self):
-        self.pid = self._figure = self.path = None
-        if not hasattr(os, "fork"):
-            return
-        job_r, job_w = os.pipe()
-        res_r, res_w = os.pipe()
-        try:
-            fcntl.fcntl(job_w, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-        except (AttributeError, OSError):     # not Linux, or above the system's limit
-            pass
-        pid = os.fork()
-        if pid == 0:                                  # the child
-            os.close(job_w)
-            os.close(res_r)
-            _child(job_r, res_w)
-        os.close(job_r)
-        os.close(res_w)
-        self.pid, self._result = pid, os.fdopen(res_r, "rb")
-        self._job = os.fdopen(job_w, "wb")
+        self._child = self._figure = self.path = None
+        if can_fork():
+            self._child = Child(_draw_sent, inbox=True, pipe_bytes=_PIPE_BYTES)
 
-    def _send(self, message) -> None:
-        try:
-            pickle.dump(message, self._job, protocol=pickle.HIGHEST_PROTOCOL)
-            self._job.flush()
-        except BrokenPipeError:       # the child died; wait() tells why
-            pass
+    @property
+    def pid(self) -> int | None:
+        """The plotting child's process id; None when drawing in-process."""
+        return None if self._child is None else self._child.pid
 
     def send_master(self, flux: np.ndarray, region) -> None:
         """The master as stacked (NaN where it has no data) and the detector
         region it covers (first row, last row + 1, first column, last + 1)."""
-        if self.pid is None:
+        if self._child is None:
             self._figure = QCFigure()
             self._figure.show_master(flux, region)
         else:
-            self._send((flux, region))
+            self._child.send((flux, region))     # a dead child: wait() tells why
 
     def submit(self, data: dict, path) -> None:
+        """What QC found (``plot_data``) and the PNG file to write."""
         self.path = path
-        if self.pid is None:
+        if self._child is None:
             draw(self._figure, data, path)
             return
-        self._send((data, str(path)))
-        try:
-            self._job.close()
-        except BrokenPipeError:
-            pass
+        self._child.send((data, str(path)))
+        self._child.close_inbox()
 
     def wait(self) -> None:
-        if self.pid is None:
+        """Return once the PNG is written.
+
+        Raises
+        ------
+        OutputError
+            The plot could not be drawn, with the child's reason.
+        """
+        if self._child is None or self._child.pid is None:
             return
-        with self._result as fh:
-            reason = fh.read().decode(errors="replace").strip()
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = None
-        if status != 0 or reason:
+        try:
+            self._child.result()
+        except Exception as exc:   # noqa: BLE001 - whatever failed, the plot is missing
             raise OutputError(f"{self.path}: the QC plot could not be drawn "
-                              f"({reason or 'plotting process ended with status %d' % status})")
+                              f"({type(exc).__name__}: {exc})") from None
 
     def cancel(self) -> None:
-        if self.pid is not None:
-            end_child(self.pid, self._job, self._result)
-            self.pid = None
+        """End the child, if it still runs (a no-op once the plot is written)."""
+        if self._child is not None:
+            self._child.cancel()
 
 
-def _child(job_fd: int, result_fd: int) -> None:
-    """Import matplotlib and build the figure, show the master, draw; never
-    returns."""
-    status = 0
+def _draw_sent(inbox) -> None:
+    """In the plotting child: import matplotlib and build the figure, show
+    the master, draw; quietly nothing if the parent gives up."""
+    _matplotlib()
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_DFL)        # die with the parent's run
-        _matplotlib()
-        with os.fdopen(job_fd, "rb") as fh:
-            master = pickle.load(fh)
-            figure = QCFigure()
-            figure.show_master(*master)
-            data, path = pickle.load(fh)
-        draw(figure, data, path)
-    except EOFError:                                  # the parent gave up
-        pass
-    except BaseException as exc:                      # reported by the parent
-        os.write(result_fd, f"{type(exc).__name__}: {exc}".encode()[:2000])
-        status = 1
-    finally:
-        os._exit(status)
+        master = inbox.receive()
+        figure = QCFigure()
+        figure.show_master(*master)
+        data, path = inbox.receive()
+    except EOFError:
+        return
+    draw(figure, data, path)

@@ -21,16 +21,18 @@ DRS_ID = f"soxs_lib-{__version__}"
 
 
 def product_stem(md: MasterDark) -> str:
-    """Deterministic: first frame's date, arm, exposure time."""
+    """The product's file name without extension; deterministic: first
+    frame's date, arm, exposure time."""
     date = re.sub(r"[-:]", "", str(md.frameset.first.header[kw.DATE_OBS]))[:15]
     exp = f"{md.exptime:g}".replace(".", "_")
     return f"{date}_{md.arm}_MDARK_{exp}S_SOXS"
 
 
-def param_cards(values: dict) -> list[tuple[str, str]]:
-    """(alias, value) of every parameter, in declaration order."""
-    return [(p.name, str(values[p.name]).lower() if isinstance(values[p.name], bool)
-             else str(values[p.name])) for p in params.PARAMETERS]
+def param_cards(values) -> list[tuple[str, str]]:
+    """(alias, value) of every parameter of ``values`` (``params.Values``),
+    in declaration order."""
+    return [(name, str(v).lower() if isinstance(v, bool) else str(v))
+            for name, v in params.as_dict(values).items()]
 
 
 def inherited(raw_header: fits.Header) -> list[fits.Card]:
@@ -45,6 +47,7 @@ def inherited(raw_header: fits.Header) -> list[fits.Card]:
 
 
 def qc_cards(md: MasterDark) -> list[tuple[str, object, str]]:
+    """Each QC metric, its STATUS where it has a range, and ``ESO QC STATUS``."""
     cards = []
     for r in md.qc:
         unit = f"[{r.qc.unit}] " if r.qc.unit else ""
@@ -58,19 +61,38 @@ def qc_cards(md: MasterDark) -> list[tuple[str, object, str]]:
     return cards
 
 
+def product_cards(md: MasterDark) -> list[tuple[str, object, str]]:
+    """The primary-header cards the product states itself, for both front
+    ends: the command line writes them with the DFS keywords of
+    ``primary_header``, the PyEsoRex recipe hands them to ``cpl.dfs``, which
+    adds the DFS keywords.  QC cards come from ``qc_cards``.
+
+    Returns
+    -------
+    list of (keyword, value, comment)
+    """
+    return [
+        (kw.PRO_CATG, kw.product_tag(md.arm), "Category of pipeline product frame"),
+        (kw.PRO_TYPE, kw.PRO_TYPE_VALUE, "Product type"),
+        (kw.PRO_TECH, kw.PRO_TECH_VALUE, "Observation technique"),
+        (kw.EXPTIME, float(md.exptime), "Integration time [s]"),   # cpl.dfs does not copy it
+        ("NCOMBINE", len(md.frameset.raws), "Number of raw frames combined"),
+        ("BUNIT", kw.BUNIT, "Unit of FLUX and ERR"),
+    ]
+
+
 def primary_header(md: MasterDark, filename: str) -> fits.Header:
+    """The primary header as ``cpl.dfs`` would write it: inherited cards,
+    DFS keywords, ``product_cards`` and ``qc_cards``; DATAMD5 pending."""
     fs = md.frameset
     h = fits.Header()
     for card in inherited(fs.first.header):
         h.append(card)
     put(h, "PIPEFILE", filename, "Filename of data product")
     put(h, "DATAMD5", _MD5_PENDING, "MD5 checksum of the data units")
-    put(h, "NCOMBINE", len(fs.raws), "Number of raw frames combined")
-    put(h, "BUNIT", kw.BUNIT, "Unit of FLUX and ERR")
     put(h, "ESO PRO DID", PRO_DID, "Data dictionary for PRO")
-    put(h, kw.PRO_CATG, kw.product_tag(md.arm), "Category of pipeline product frame")
-    put(h, kw.PRO_TYPE, kw.PRO_TYPE_VALUE, "Product type")
-    put(h, kw.PRO_TECH, kw.PRO_TECH_VALUE, "Observation technique")
+    for key, value, comment in product_cards(md):
+        put(h, key, value, comment)
     put(h, "ESO PRO SCIENCE", False, "Scientific product if T")
     put(h, "ESO PRO DATANCOM", len(fs.raws), "Number of combined frames")
     put(h, "ESO PRO ANCESTOR", str(fs.first.header.get(kw.ARCFILE, fs.first.path.name)),
@@ -90,7 +112,7 @@ def primary_header(md: MasterDark, filename: str) -> fits.Header:
     for i, (name, value) in enumerate(param_cards(md.params), 1):
         put(h, f"ESO PRO REC1 PARAM{i} NAME", name, params.BY_NAME[name].description[:40])
         put(h, f"ESO PRO REC1 PARAM{i} VALUE", value, "Default" if
-            md.params[name] == params.BY_NAME[name].default else "")
+            getattr(md.params, name) == params.BY_NAME[name].default else "")
     for key, value, comment in qc_cards(md):
         put(h, key, value, comment)
     return h

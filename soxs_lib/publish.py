@@ -21,6 +21,13 @@ from .errors import OutputError
 
 
 def ensure_dir(path: Path) -> Path:
+    """Create a folder (and its parents) to write products in.
+
+    Raises
+    ------
+    OutputError
+        It cannot be created or written, or a file has its name.
+    """
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -38,6 +45,7 @@ def ensure_dir(path: Path) -> Path:
 
 
 def describe_oserror(path, exc: OSError) -> str:
+    """A person's words for why ``path`` could not be written."""
     reason = {errno.ENOSPC: "disk full", errno.EFBIG: "file too large (size limit)",
               errno.EDQUOT: "disk quota exceeded", errno.EACCES: "permission denied",
               errno.EROFS: "read-only file system"}.get(exc.errno, exc.strerror or str(exc))
@@ -45,6 +53,17 @@ def describe_oserror(path, exc: OSError) -> str:
 
 
 class ProductSet:
+    """The files of one product set, published all together or not at all.
+
+    Parameters
+    ----------
+    overwrite : bool
+        Replace existing files; without it an existing file is never
+        replaced (OutputError instead).
+    lock_dir : Path
+        The folder whose lock serialises the publishing of two runs.
+    """
+
     def __init__(self, overwrite: bool, lock_dir: Path):
         self.overwrite = overwrite
         self.lock_dir = Path(lock_dir)
@@ -52,6 +71,8 @@ class ProductSet:
         self.token = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
 
     def refuse_existing(self, finals) -> None:
+        """Raise OutputError naming the files of ``finals`` that exist,
+        unless overwriting."""
         if self.overwrite:
             return
         existing = [str(f) for f in finals if Path(f).exists()]
@@ -59,9 +80,33 @@ class ProductSet:
             raise OutputError(f"{', '.join(existing)}: product exists; not overwritten "
                               "(use -x to overwrite)")
 
-    def stage(self, final: Path) -> Path:
+    def stage(self, final: Path, same_name: bool = False) -> Path:
+        """Where to write ``final`` before ``commit`` moves it into place.
+
+        Parameters
+        ----------
+        final : Path
+            The file to publish.
+        same_name : bool
+            Stage it under its own name in a private hidden folder beside it
+            (for writers that record the file name inside the file, as
+            ``cpl.dfs`` does in PIPEFILE), not under a hidden temporary name.
+
+        Returns
+        -------
+        Path
+            The staging path; the folder of a ``same_name`` one exists.
+        """
         final = Path(final)
-        tmp = final.with_name(f".{final.name}.{self.token}.tmp")
+        if same_name:
+            folder = final.with_name(f".{final.name}.{self.token}.d")
+            try:
+                folder.mkdir()
+            except OSError as exc:
+                raise OutputError(describe_oserror(folder, exc)) from None
+            tmp = folder / final.name
+        else:
+            tmp = final.with_name(f".{final.name}.{self.token}.tmp")
         self.staged.append((tmp, final))
         return tmp
 
@@ -85,6 +130,15 @@ class ProductSet:
             raise OutputError(describe_oserror(final, exc)) from None
 
     def commit(self) -> list[Path]:
+        """Move every staged file into place, with SIGINT/SIGTERM held back
+        and the folder locked; all or nothing.  Returns the files published.
+
+        Raises
+        ------
+        OutputError
+            A file exists (without overwrite) or cannot be moved; what was
+            already moved is removed again.
+        """
         blocked = {signal.SIGINT, signal.SIGTERM}
         old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
         try:
@@ -100,6 +154,8 @@ class ProductSet:
                         else:
                             os.link(tmp, final)
                             os.unlink(tmp)
+                        if tmp.parent != final.parent:
+                            os.rmdir(tmp.parent)
                         done.append(final)
                 except OSError as exc:
                     for f in done:            # all or nothing
@@ -115,7 +171,11 @@ class ProductSet:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def abort(self) -> None:
-        for tmp, _ in self.staged:
+        """Remove every staged file (and private folder) not yet published."""
+        for tmp, final in self.staged:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if tmp.parent != final.parent:
+                with contextlib.suppress(OSError):
+                    os.rmdir(tmp.parent)
         self.staged = []

@@ -6,11 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 import math
 
+import numpy as np
+
+from . import flags
 from . import keywords as kw
+from .stats import median
 
 
 @dataclass(frozen=True)
 class QCDef:
+    """One QC metric: name, unit, meaning and default range per arm."""
+
     name: str                    # header keyword is "ESO QC <name>"
     unit: str
     description: str
@@ -22,10 +28,12 @@ class QCDef:
 
     @property
     def keyword(self) -> str:
+        """``ESO QC <name>``."""
         return f"ESO QC {self.name}"
 
     @property
     def settings_key(self) -> str:
+        """Its key in a settings file (``mdark-median``)."""
         return self.name.lower().replace(" ", "-")
 
 
@@ -57,10 +65,12 @@ BY_NAME = {q.name: q for q in QC_DEFS}
 
 
 def normalise_name(key: str) -> str:
+    """A QC name as in ``QC_DEFS`` from any spelling (``mdark-median``)."""
     return str(key).upper().replace("-", " ").replace("_", " ").strip()
 
 
 def default_ranges(arm: str) -> dict:
+    """QC name -> (low, high) default acceptable range for ``arm``."""
     return {q.name: q.ranges[arm] for q in QC_DEFS if arm in q.ranges}
 
 
@@ -141,12 +151,15 @@ def detector_temperature(headers, arm: str) -> tuple[float | None, str]:
 
 @dataclass(frozen=True)
 class QCResult:
+    """A metric's value and the range it was checked against (None: none)."""
+
     qc: QCDef
     value: float
     range: tuple | None
 
     @property
     def passed(self) -> bool | None:
+        """Within its range; None when it has none."""
         if self.range is None:
             return None
         lo, hi = self.range
@@ -154,14 +167,62 @@ class QCResult:
 
     @property
     def status(self) -> str:
+        """PASS, FAIL or - (no range)."""
         return {None: "-", True: "PASS", False: "FAIL"}[self.passed]
 
     def formatted(self) -> str:
+        """The value as the report shows it."""
         if self.qc.fmt == "d":
             return str(int(self.value))
         return format(self.value, self.qc.fmt)
 
 
 def evaluate(values: dict, ranges: dict) -> list[QCResult]:
+    """The metrics of ``values`` checked against ``ranges``, in declaration order."""
     return [QCResult(q, float(values[q.name]), ranges.get(q.name))
             for q in QC_DEFS if q.name in values]
+
+
+def master_dark_values(flux, err, qual, nused, nrej, med: float, rms: float, s_t: float,
+                       exptime: float, ndropped: int) -> dict:
+    """The QC metrics of a master dark (all but DETECTOR TEMP).
+
+    Parameters
+    ----------
+    flux, err : numpy.ndarray
+        The master and its uncertainty, e-.
+    qual : numpy.ndarray
+        QUAL flags (``flags``), hot pixels flagged.
+    nused, nrej : numpy.ndarray
+        Samples used and rejected per pixel.
+    med, rms : float
+        The master's median and robust scatter (``hotpix.flag_hot_pixels``).
+    s_t : float
+        Temporal noise of one raw frame, e-.
+    exptime : float
+        Exposure time, s; DARK CURRENT only if positive.
+    ndropped : int
+        Raw frames left out as unusable.
+
+    Returns
+    -------
+    dict
+        QC name (as in ``QC_DEFS``) -> value.
+    """
+    nhot = int(np.count_nonzero(qual & flags.HOT))
+    clean = qual == 0
+    nvalid = int(nused.sum(dtype=np.int64) + nrej.sum(dtype=np.int64))
+    out = {
+        "HOTPIX NUM": nhot,
+        "HOTPIX FRAC": nhot / flux.size,
+        "MDARK MEDIAN": med,
+        "MDARK RMS": rms,
+        "DARK CURRENT": med / exptime if exptime > 0 else None,
+        # read noise: the temporal noise less the dark shot noise
+        "RAW RON": float(np.sqrt(max(s_t ** 2 - max(med, 0.0), 0.0))),
+        "RAW NOISE": s_t,
+        "MASTER RON": median(err[clean]) if clean.any() else float("nan"),
+        "REJ FRAC": float(nrej.sum(dtype=np.int64)) / max(1, nvalid),
+        "NRAW DROPPED": ndropped,
+    }
+    return {k: v for k, v in out.items() if v is not None}

@@ -215,7 +215,7 @@ def open_fits(path, whole: bool = True):
                 hdul = stack.enter_context(fits.open(
                     source, mode="readonly", memmap=False, lazy_load_hdus=True,
                     do_not_scale_image_data=True))
-                hdul[0].header
+                _ = hdul[0].header        # parse it now: a damaged header fails here
         except (OSError, EOFError, ValueError, TypeError, IndexError, zlib.error) as exc:
             raise InputError(f"{path}: corrupt or truncated FITS header ({exc})") from None
         yield hdul
@@ -420,6 +420,7 @@ class RawImage:
 
     # -- row access ------------------------------------------------------
     def open(self):
+        """Open the file for reading (done on the first read)."""
         if self._fd is None:
             if self._tmp is not None:
                 self._fd = self._tmp.fileno()
@@ -482,4 +483,5 @@ class RawImage:
         return data
 
     def read_all(self) -> np.ndarray:
+        """The whole image, float32 in ADU."""
         return self.read_rows(0, self.shape[0])

@@ -6,12 +6,14 @@ from .mdark import MasterDark
 
 
 def qc_table(md: MasterDark) -> list[str]:
+    """The QC metrics as aligned text lines (name, value, unit, range, status)."""
     rows = [("QC metric", "value", "unit", "acceptable range", "status")]
     for r in md.qc:
         rng = f"[{r.range[0]:g}, {r.range[1]:g}]" if r.range else "-"
         rows.append((r.qc.name, r.formatted(), r.qc.unit or "-", rng, r.status))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines
 
@@ -25,9 +27,9 @@ def report(md: MasterDark, products: dict, plots: dict, seconds: float,
            f"EXPTIME {md.exptime:g} s ({seconds:.2f} s)", "", "Products:"]
     out += [f"  {label:<10} {path}" for label, path in products.items()]
     out += ["", "QC plots:"] + [f"  {label:<10} {path}" for label, path in plots.items()]
-    if fs.dropped:
-        out += ["", f"WARNING: {len(fs.dropped)} raw dark(s) left out as unusable:"]
-        out += [f"  {path}: {why}" for path, why in fs.dropped]
+    if md.dropped:
+        out += ["", f"WARNING: {len(md.dropped)} raw dark(s) left out as unusable:"]
+        out += [f"  {path}: {why}" for path, why in md.dropped]
     if notes:
         out += ["", "Notes:"] + [f"  {n}" for n in notes]
     out += [""] + [f"  {line}" for line in qc_table(md)]

@@ -15,11 +15,12 @@ from . import __version__, params
 from . import keywords as kw
 from . import settings as settings_mod
 from .frames import collect_inputs, load_frameset
-from .mdark import MasterDark, make_master_dark
+from .mdark import InThread, MasterDark, make_master_dark
 from .plot import PlotProcess, plot_data
 from .product import build_hdus, product_stem, write_product
 from .publish import ProductSet, ensure_dir
 from .report import qc_table, report
+from .workers import Child, can_fork
 
 log = logging.getLogger("soxs")
 
@@ -37,6 +38,7 @@ def _program() -> str:
 
 
 def rerun_command(argv: list[str]) -> str:
+    """The shell line that reruns this reduction from any folder (with -x)."""
     args = list(argv)
     if "-x" not in args and "--overwrite" not in args:
         args.insert(1, "-x")
@@ -44,6 +46,8 @@ def rerun_command(argv: list[str]) -> str:
 
 
 class Result:
+    """What a run made: the MasterDark, its products, plots and report text."""
+
     def __init__(self, md: MasterDark, products: dict, plots: dict, text: str):
         self.md, self.products, self.plots, self.text = md, products, plots, text
 
@@ -58,7 +62,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
-    publisher = None
+    publisher = fs = None
     try:
         if plotter is None:
             plotter = PlotProcess()  # imports matplotlib while the master is made
@@ -82,7 +86,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         for p in params.PARAMETERS:
             origin = ("command line" if p.name in given else "settings file"
                       if p.name in arm_settings else "default")
-            log.info("  parameter %s = %s (%s)", p.name, values[p.name], origin)
+            log.info("  parameter %s = %s (%s)", p.name, getattr(values, p.name), origin)
         for note in notes:
             log.warning("%s", note)
 
@@ -90,8 +94,10 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         prod_dir = ensure_dir(root / kw.WORKSPACE_PRODUCTS / params.RECIPE)
         qc_dir = ensure_dir(root / kw.WORKSPACE_QC / params.RECIPE)
         publisher = ProductSet(overwrite, prod_dir)
+        # the frames are measured in a forked process while this one loads
+        # the kernel: both hold the GIL
         md = make_master_dark(fs, values, settings.qc_ranges(fs.arm), plotter.send_master,
-                              fork=hasattr(os, "fork"))
+                              Child if can_fork() else InThread)
         stem = product_stem(md)
         fits_path = prod_dir / f"{stem}.fits"
         plot_path = qc_dir / f"{stem}_QC.png"
@@ -106,7 +112,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         for line in qc_table(md):
             log.info("  %s", line)
 
-        title = f"{stem}  ({len(fs.raws)} x {fs.arm} dark, {md.exptime:g} s)"
+        title = f"{stem}  ({len(md.frameset.raws)} x {md.arm} dark, {md.exptime:g} s)"
         plotter.submit(plot_data(md, title), publisher.stage(plot_path))
         hdus = build_hdus(md, fits_path.name)
         publisher.write(fits_path, lambda tmp: write_product(hdus, tmp))
@@ -126,4 +132,6 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
             plotter.cancel()          # a no-op once the plot is written
         if publisher is not None:
             publisher.abort()
+        if fs is not None:
+            fs.close()
         log.removeHandler(handler)

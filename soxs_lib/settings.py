@@ -188,6 +188,13 @@ def parse(doc, source: str) -> Settings:
 
 
 def load(path) -> Settings:
+    """Read a settings file (``parse``).
+
+    Raises
+    ------
+    SettingsError
+        Missing, unreadable, not YAML, or invalid; names the file.
+    """
     path = Path(path)
     try:
         text = path.read_text()
@@ -209,7 +216,7 @@ def load(path) -> Settings:
 
 def default_yaml() -> str:
     """A complete settings file with every parameter and QC range, commented."""
-    lines = [f"# soxs_mdark settings (defaults); every key is optional", f"{SECTION_OWN}:"]
+    lines = ["# soxs_mdark settings (defaults); every key is optional", f"{SECTION_OWN}:"]
     for p in params.PARAMETERS:
         lines.append(f"  # {p.description} [{p.type.__name__}, {p.min}..{p.max}]")
         lines.append(f"  {p.name}: {p.default}")

@@ -28,6 +28,8 @@ BAD_VALUE = 128                                       # X-Shooter static BPM: ba
 
 @dataclass
 class Truth:
+    """What the simulator put into a set of raw darks."""
+
     arm: str
     exptime: float
     gain: float
@@ -42,6 +44,7 @@ class Truth:
 
     @property
     def single_frame_noise(self) -> np.ndarray:
+        """Per pixel, the noise of one frame (read noise and dark shot noise), e-."""
         return np.sqrt(self.ron ** 2 + self.dark)
 
 

@@ -1,8 +1,10 @@
-"""Per-pixel clipping and combining of a dark stack (pure array functions).
+"""Per-pixel clipping and combining of a dark stack.
 
-``clip_and_combine`` works on one block of pixels of all frames at once;
-``stack_frames`` streams a set of frames through it block by block, so the
-memory used does not grow with the number of frames beyond one block.
+``clip_and_combine``, the compiled kernel, is a pure array function: one
+block of pixels of all frames in, the master's FLUX/ERR/QUAL out.
+``stack_frames`` is its only caller: it streams frames (``RawImage`` or the
+in-memory ``ArrayImage``) through it block by block, so the memory used does
+not grow with the number of frames beyond one block.
 
 For each pixel, the valid samples (finite, below saturation) are converted
 to electrons and sorted, then:
@@ -36,7 +38,7 @@ from numba import njit, prange
 import numpy as np
 
 from . import flags
-from .params import thread_count
+from .workers import thread_count
 
 _BLOCK = 512          # pixels per parallel work item
 
@@ -178,6 +180,7 @@ def _finish(p, mean, m, n, nfr, q, s_t2, lbar, pix_var, flux, err, nused, qual, 
 @dataclass
 class FrameModel:
     """What the kernel needs to know about each frame and the set."""
+
     scale: np.ndarray      # (N,) electrons per raw unit
     offset: np.ndarray     # (N,) electrons added after scaling
     satv: np.ndarray       # (N,) raw value at and above which a sample is saturated
@@ -189,6 +192,8 @@ class FrameModel:
 
 @dataclass
 class StackResult:
+    """The kernel's output per pixel."""
+
     flux: np.ndarray
     err: np.ndarray
     nused: np.ndarray
@@ -197,47 +202,92 @@ class StackResult:
 
 
 def n_threads(requested: int = 0) -> int:
+    """Threads for the kernel: the ``nthreads`` policy, capped by numba's pool."""
     return max(1, min(thread_count(requested), numba.config.NUMBA_NUM_THREADS))
 
 
+class ArrayImage:
+    """An image held in memory with the row interface of ``RawImage``
+    (``dtype``, ``shape``, ``read_rows_raw``), so arrays take the same path
+    to the kernel as files."""
+
+    def __init__(self, data: np.ndarray):
+        self.data = np.ascontiguousarray(data)
+        self.dtype, self.shape = self.data.dtype, self.data.shape
+
+    def read_rows_raw(self, r0: int, r1: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows [r0, r1), copied into ``out`` if given."""
+        if out is None:
+            return self.data[r0:r1].copy()
+        out[...] = self.data[r0:r1]
+        return out
+
+
+def stack_arrays(stack: np.ndarray, model: FrameModel, kframe: float, kstack: float,
+                 iterations: int, pix_offset=None, pix_var=None,
+                 threads: int = 0) -> StackResult:
+    """Clip and combine a whole (N, ny, nx) stack held in memory.
+
+    Parameters
+    ----------
+    stack : numpy.ndarray
+        N frames of raw values (``model`` converts them to electrons).
+    model, kframe, kstack, iterations, pix_offset, pix_var, threads
+        As for ``stack_frames``.
+
+    Returns
+    -------
+    StackResult
+        Arrays of shape (ny, nx).
+    """
+    n, ny, nx = stack.shape
+    return stack_frames([ArrayImage(f) for f in stack], (0, ny, 0, nx), model, kframe,
+                        kstack, iterations, max(1, stack.nbytes) * 2, pix_offset,
+                        pix_var, threads)
+
+
 def warm_up() -> None:
-    """Load the compiled kernel from numba's cache (its first call costs
-    about 0.2 s), so that can overlap other work."""
-    combine_block(np.zeros((3, 1), np.float32), FrameModel(
+    """Load the compiled kernel from numba's cache (or compile it), so that
+    can overlap other work."""
+    stack_arrays(np.zeros((3, 1, 1), np.float32), FrameModel(
         np.ones(3), np.zeros(3), np.ones(3), np.zeros(3), np.ones(3), 1.0, 0.0), 3, 3, 1)
-
-
-def combine_block(stack: np.ndarray, model: FrameModel, kframe: float, kstack: float,
-                  iterations: int, pix_offset=None, pix_var=None) -> StackResult:
-    """Clip and combine a whole (N, ...) stack held in memory."""
-    nfr = stack.shape[0]
-    shape = stack.shape[1:]
-    flat = np.ascontiguousarray(stack.reshape(nfr, -1))
-    npix = flat.shape[1]
-    out = StackResult(np.empty(npix, np.float32), np.empty(npix, np.float32),
-                      np.empty(npix, np.uint16), np.empty(npix, np.uint8),
-                      np.empty(npix, np.uint16))
-    zeros = None
-    if pix_offset is None or pix_var is None:
-        zeros = np.zeros(npix, np.float32)
-    clip_and_combine(flat, model.scale, model.offset, model.satv,
-                     zeros if pix_offset is None else pix_offset.reshape(-1),
-                     zeros if pix_var is None else pix_var.reshape(-1),
-                     model.level, model.fsigma, float(kframe), float(kstack),
-                     int(iterations), float(model.s_t) ** 2, float(model.lbar),
-                     out.flux, out.err, out.nused, out.qual, out.nrej)
-    return StackResult(*(a.reshape(shape) for a in
-                         (out.flux, out.err, out.nused, out.qual, out.nrej)))
 
 
 def stack_frames(images, region, model: FrameModel, kframe: float, kstack: float,
                  iterations: int, chunk_bytes: int, pix_offset=None, pix_var=None,
                  threads: int = 0) -> StackResult:
-    """Stream the science region of ``images`` (RawImage-like objects with
-    ``read_rows_raw``) through ``clip_and_combine`` in blocks of rows.
+    """Stream the science region of ``images`` through ``clip_and_combine``
+    in blocks of rows.
 
     The next block is read while the current one is combined; two blocks of
-    ``chunk_bytes`` at most are held, whatever the number of frames."""
+    ``chunk_bytes`` at most are held, whatever the number of frames.
+
+    Parameters
+    ----------
+    images : sequence of RawImage or ArrayImage
+        The frames, each with ``dtype``, ``shape`` and ``read_rows_raw``.
+    region : tuple of int
+        (row0, row1, col0, col1) of the pixels to stack, end exclusive.
+    model : FrameModel
+        Per-frame conversion to electrons, saturation, levels and noise.
+    kframe, kstack : float
+        frame_clipping_sigma and stacked_clipping_sigma.
+    iterations : int
+        stacked_clipping_iterations.
+    chunk_bytes : int
+        Memory budget of one block of the stack.
+    pix_offset, pix_var : numpy.ndarray or None
+        Per-pixel offset (e-) subtracted and variance (e-^2) added, of the
+        region's shape (a master bias); zeros if None.
+    threads : int
+        Kernel threads (``n_threads``).
+
+    Returns
+    -------
+    StackResult
+        FLUX (NaN where no valid sample), ERR, number of samples used, QUAL
+        and number rejected, of the region's shape.
+    """
     r0, r1, c0, c1 = region
     nfr, ncol = len(images), c1 - c0
     rows = int(max(1, min(r1 - r0, chunk_bytes // (2 * nfr * ncol * 4))))

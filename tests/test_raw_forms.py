@@ -42,7 +42,7 @@ def assert_same_master(a, b, exact=True):
         np.testing.assert_allclose(a.flux, b.flux, rtol=1e-6, atol=1e-4)
         np.testing.assert_allclose(a.err, b.err, rtol=1e-6, atol=1e-4)
     assert [(r.qc.name, r.status) for r in a.qc] == [(r.qc.name, r.status) for r in b.qc]
-    for ra, rb in zip(a.qc, b.qc):
+    for ra, rb in zip(a.qc, b.qc, strict=True):
         assert ra.value == pytest.approx(rb.value, rel=1e-6, abs=1e-9), ra.qc.name
 
 
@@ -184,7 +184,7 @@ def test_every_bitpix_gives_the_same_master(vis_small, tmp_path):
     for bitpix, (dtype, bscale, bzero) in BITPIX_FORMS.items():
         folder = tmp_path / f"b{bitpix}"
         folder.mkdir()
-        for p, phys, hdr in zip(truth.paths, physical, headers):
+        for p, phys, hdr in zip(truth.paths, physical, headers, strict=True):
             stored = ((phys - bzero) / bscale).astype(dtype)
             hdu = fits.PrimaryHDU(stored, hdr.copy())
             hdu.header["BSCALE"], hdu.header["BZERO"] = bscale, bzero
@@ -195,7 +195,7 @@ def test_every_bitpix_gives_the_same_master(vis_small, tmp_path):
             img = rawio.RawImage(folder / p.name)
             np.testing.assert_array_equal(img.read_all(), phys.astype(np.float32))
         masters[bitpix] = master(folder)
-    for bitpix, md in masters.items():
+    for md in masters.values():
         assert_same_master(md, masters[-32], exact=False)
 
 
@@ -330,9 +330,9 @@ def private_tmp(tmp_path, monkeypatch):
 def test_no_temporary_file_after_a_run_or_a_refusal(vis_small, tmp_path, private_tmp):
     truth, _ = vis_small
     sof = convert(truth, tmp_path / "raw", ".fits.gz", gzip_file)
-    fs = frames.load_frameset(frames.collect_inputs([str(sof)]))
-    assert len(_open_temporaries(private_tmp)) == 3      # one decompressed copy a frame
-    make_master_dark(fs, params.resolve({}), qc.default_ranges(fs.arm))
+    with frames.load_frameset(frames.collect_inputs([str(sof)])) as fs:
+        assert len(_open_temporaries(private_tmp)) == 3      # one decompressed copy a frame
+        make_master_dark(fs, params.resolve({}), qc.default_ranges(fs.arm))
     assert _open_temporaries(private_tmp) == [] and list(private_tmp.iterdir()) == []
     bad = tmp_path / "raw" / "bad.fits.gz"
     _truncated(gzip_file)(truth.paths[0], bad)

@@ -1,16 +1,12 @@
-"""The PyEsoRex recipe.  The declaration checks run everywhere; the tests
-that drive the recipe through ``cpl`` run where PyCPL imports and are skipped
-(with the reason) elsewhere."""
+"""The PyEsoRex recipe's declarations, checked where PyCPL is not needed:
+the adapter imports the shared library, soxs_lib never imports cpl, and the
+man page covers every declaration.  The recipe run through ``cpl`` is in
+``test_recipe_cpl.py``."""
 
 import ast
 from pathlib import Path
 
-
-import numpy as np
-from astropy.io import fits
-import pytest
-
-from soxs_lib import cli, manpage, params, qc, flags
+from soxs_lib import manpage, params, qc, flags
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "soxs_mdark.py"
 

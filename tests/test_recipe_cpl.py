@@ -12,7 +12,8 @@ from soxs_lib import cli, manpage, params, qc
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "soxs_mdark.py"
 
-cpl = pytest.importorskip("cpl", reason="PyCPL is not installed (ESO's package index only)")
+pytest.importorskip("cpl", reason="PyCPL is not installed (ESO's package index only)")
+import cpl.core  # noqa: E402
 import cpl.ui  # noqa: E402
 
 
@@ -131,3 +132,14 @@ def test_recipe_reads_every_raw_form(recipe_module, vis_small, tmp_path, suffix)
     h = fits.getheader(product)
     assert h["HIERARCH ESO PRO REC1 RAW1 NAME"].endswith(suffix)
     assert h["HIERARCH ESO SEQ ARM"] == "VIS"
+
+
+def test_every_soxs_error_is_its_cpl_error(recipe_module):
+    from soxs_lib import errors
+    for cls, expect in [(errors.DataNotFound, cpl.core.DataNotFoundError),
+                        (errors.InputError, cpl.core.IllegalInputError),
+                        (errors.SettingsError, cpl.core.IllegalInputError),
+                        (errors.OutputError, cpl.core.FileIOError),
+                        (errors.SoxsError, cpl.core.IllegalInputError)]:
+        got = recipe_module._cpl_error(cls("x.fits: broken"))
+        assert type(got) is expect and "x.fits: broken" in str(got)

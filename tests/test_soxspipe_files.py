@@ -131,7 +131,7 @@ def test_each_soxspipe_parameter_key_maps_to_its_parameter(key, name, value):
     s = settings.parse(SOXSPIPE_DOC, "sp.yaml")
     assert params.lookup(key).name == name
     assert s.values[name] == value and type(s.values[name]) is type(value)
-    assert params.resolve(s.values)[name] == value
+    assert getattr(params.resolve(s.values), name) == value
 
 
 @pytest.mark.parametrize("key,name,arms", [
