@@ -51,14 +51,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-DATA = HERE / "data"
-WORK = HERE / "work"
-VENV_SP = HERE / "venv-soxspipe"
-SOXSPIPE_VERSION = "0.17.4"
-SOXS = ROOT / ".venv" / "bin" / "soxs"
-PY = Path(sys.executable)
+from peers import (ANSI, DATA, HERE, PY, SOXS, WORK, ensure_hawki, ensure_soxspipe, log,
+                   peer_versions, soxspipe_default_settings, tail)
 
 RAW_SHAPE = {"NIR": (2048, 2048), "VIS": (4096, 908)}      # (NAXIS2, NAXIS1)
 HAWKI_CHIP = (2048, 2048)
@@ -94,27 +88,6 @@ SOXSPIPE_REQUIRED_ARM = {
 SOXSPIPE_OPTIONAL = ["ESO DET OUT1 CONAD", "ESO DET OUT1 GAIN", "ESO DET CHIP RON",
                      "ESO DET READ CURID", "MJD-OBS"]
 
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-# --------------------------------------------------------------------------- utils
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def sh(cmd, **kw) -> subprocess.CompletedProcess:
-    # esorex writes esorex.log into its cwd: keep every helper call in WORK
-    WORK.mkdir(parents=True, exist_ok=True)
-    kw.setdefault("cwd", WORK)
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
-
-
-def tail(path: Path, n: int = 12) -> str:
-    try:
-        lines = ANSI.sub("", path.read_text(errors="replace")).splitlines()
-    except OSError:
-        return ""
-    return "\n".join("      | " + l for l in lines[-n:])
 
 
 @dataclass
@@ -143,74 +116,6 @@ def run_measured(cmd, cwd: Path, log_path: Path, timeout: float) -> tuple[int, f
     rc = os.waitstatus_to_exitcode(status)
     proc.returncode = rc                      # already reaped: keep Popen from waiting
     return rc, wall, ru.ru_maxrss / 1024.0   # ru_maxrss is in KiB on Linux
-
-
-# ------------------------------------------------------------------ set up the peers
-def ensure_soxspipe() -> Path:
-    exe = VENV_SP / "bin" / "soxspipe"
-    vpy = VENV_SP / "bin" / "python"
-    check = ("import importlib.metadata as m, six; print(m.version('soxspipe'))")
-    if vpy.exists():
-        r = sh([vpy, "-c", check])
-        if r.returncode == 0 and r.stdout.strip() == SOXSPIPE_VERSION and exe.exists():
-            return exe
-    base = getattr(sys, "_base_executable", None) or sys.executable
-    log(f"installing soxspipe=={SOXSPIPE_VERSION} into {VENV_SP} (python {base}) ...")
-    if not vpy.exists():
-        subprocess.run([base, "-m", "venv", str(VENV_SP)], check=True)
-    subprocess.run([vpy, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
-    subprocess.run([vpy, "-m", "pip", "install", "--quiet",
-                    f"soxspipe=={SOXSPIPE_VERSION}", "six"], check=True)
-    r = sh([vpy, "-c", check])
-    if r.returncode != 0 or r.stdout.strip() != SOXSPIPE_VERSION:
-        raise RuntimeError(f"soxspipe install failed: {r.stderr.strip()[-500:]}")
-    return exe
-
-
-def soxspipe_default_settings() -> Path:
-    r = sh([VENV_SP / "bin" / "python", "-c",
-            "import soxspipe, os; print(os.path.dirname(soxspipe.__file__))"])
-    path = Path(r.stdout.strip()) / "soxs_default_settings.yaml"
-    if not path.exists():
-        raise RuntimeError(f"soxspipe default settings not found at {path}")
-    return path
-
-
-def hawki_available() -> bool:
-    if not shutil.which("esorex"):
-        return False
-    r = sh(["esorex", "--recipes"])
-    return "hawki_cal_dark" in r.stdout
-
-
-def apt_get(args, tries: int = 60, wait: float = 20.0) -> subprocess.CompletedProcess:
-    """apt-get, waiting while another process holds the dpkg/apt lock."""
-    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for i in range(tries):
-        r = subprocess.run(prefix + ["apt-get"] + args, capture_output=True, text=True, env=env)
-        if r.returncode == 0:
-            return r
-        if re.search(r"Could not get lock|Unable to acquire|lock-frontend|is held by process",
-                     r.stderr):
-            log(f"  apt/dpkg lock busy (another process); waiting {wait:.0f}s ({i + 1}/{tries})")
-            time.sleep(wait)
-            continue
-        return r
-    return r
-
-
-def ensure_hawki() -> bool:
-    if hawki_available():
-        return True
-    log("installing esorex and cpl-plugin-hawki with apt-get ...")
-    r = apt_get(["install", "-y", "esorex", "cpl-plugin-hawki"])
-    if r.returncode != 0:
-        apt_get(["update"])
-        r = apt_get(["install", "-y", "esorex", "cpl-plugin-hawki"])
-    if r.returncode != 0:
-        log(f"  apt-get failed: {r.stderr.strip()[-400:]}")
-    return hawki_available()
 
 
 # ---------------------------------------------------------------------- input data
@@ -255,49 +160,6 @@ def soxs_raws(arm: str, n: int) -> tuple[Path, list[Path]]:
     return sof, files
 
 
-HAWKI_SRC = r"""
-import sys
-import numpy as np
-from astropy.io import fits
-from astropy.time import Time, TimeDelta
-d, m = sys.argv[1], int(sys.argv[2])
-rng = np.random.default_rng(2)
-shape = (2048, 2048)
-dit, ndit, gain, ron_e = 60.0, 1, 1.7, 5.0
-chips = []
-for c in range(4):
-    # dark level (ADU): reset/bias-like offset + dark current, 2% fixed pattern,
-    # a gentle gradient, and ~0.1% steady hot pixels (excess 50..20000 ADU)
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
-    level = 15.0 + 0.05 * dit / gain + 2e-3 * (xx + yy) / 2
-    level = level * (1 + 0.02 * rng.standard_normal(shape))
-    hot = rng.random(shape) < 1e-3
-    level[hot] += np.exp(rng.uniform(np.log(50), np.log(20000), hot.sum()))
-    chips.append(np.clip(level, 0, None))
-t0 = Time("2026-01-11T08:29:24", scale="utc")
-for i in range(m):
-    t = t0 + TimeDelta((dit * ndit + 10) * i, format="sec")
-    ph = fits.Header()
-    for k, v in [("ORIGIN", "ESO"), ("TELESCOP", "ESO-VLT-U4"), ("INSTRUME", "HAWKI"),
-                 ("OBJECT", "DARK"), ("EXPTIME", dit * ndit), ("DATE-OBS", t.isot),
-                 ("MJD-OBS", t.mjd), ("HIERARCH ESO DPR CATG", "CALIB"),
-                 ("HIERARCH ESO DPR TYPE", "DARK"), ("HIERARCH ESO DPR TECH", "IMAGE"),
-                 ("HIERARCH ESO DET DIT", dit), ("HIERARCH ESO DET NDIT", ndit),
-                 ("HIERARCH ESO DET NDSAMPLES", 2), ("HIERARCH ESO TPL NEXP", m),
-                 ("HIERARCH ESO TPL EXPNO", i + 1)]:
-        ph[k] = v
-    hdus = [fits.PrimaryHDU(header=ph)]
-    for c, level in enumerate(chips):
-        # Poisson dark signal + Gaussian read noise, float32 like HAWK-I raws
-        img = (rng.poisson(level * gain) / gain).astype(np.float32)
-        img += np.float32(ron_e / gain) * rng.standard_normal(shape, dtype=np.float32)
-        eh = fits.Header()
-        eh["EXTNAME"] = f"CHIP{c + 1}.INT1"
-        eh["HIERARCH ESO DET CHIP NO"] = c + 1
-        eh["HIERARCH ESO DET CHIP LIVE"] = True
-        hdus.append(fits.ImageHDU(img, header=eh))
-    fits.HDUList(hdus).writeto(f"{d}/HAWKI_DARK_{i + 1:03d}.fits", overwrite=True)
-"""
 
 
 def hawki_raws(m: int) -> list[Path]:
@@ -312,25 +174,10 @@ def hawki_raws(m: int) -> list[Path]:
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     log(f"writing {m} HAWK-I-format darks in {d} ...")
-    subprocess.run([PY, "-c", HAWKI_SRC, str(d), str(m)], check=True)
+    subprocess.run([PY, HERE / "hawki_raws.py", str(d), str(m)], check=True)
     return files
 
 
-PATCH_SRC = r"""
-import json, sys
-from astropy.io import fits
-job = json.loads(sys.argv[1])
-for src, dst in job["files"]:
-    with fits.open(src) as hdul:
-        h = hdul[0].header
-        for k, v in job["cards"].items():
-            if k not in h:
-                if v is None:
-                    v = {"ESO SEQ ARM": job["arm"], "EXPTIME": h.get("ESO DET DIT", 0.0),
-                         "DATE-OBS": h.get("ARCFILE", "SOXS.2026-01-11T08:29:24.000")[5:28]}[k]
-                h["HIERARCH " + k if k.startswith("ESO ") else k] = v
-        hdul.writeto(dst)
-"""
 
 
 def check_soxspipe_headers(arm: str, files: list[Path], workdir: Path) -> tuple[list[Path], list[str]]:
@@ -352,28 +199,11 @@ def check_soxspipe_headers(arm: str, files: list[Path], workdir: Path) -> tuple[
     out = [d / f.name for f in files]
     job = {"arm": arm, "cards": {k: need[k] for k in missing},
            "files": [[str(f), str(o)] for f, o in zip(files, out, strict=True)]}
-    subprocess.run([PY, "-c", PATCH_SRC, json.dumps(job)], check=True)
+    subprocess.run([PY, HERE / "patch_headers.py", json.dumps(job)], check=True)
     return out, notes + [f"{k} (patched into soxspipe's copies)" for k in sorted(missing)]
 
 
 # --------------------------------------------------------------------------- tools
-FLOOR_SRC = r"""
-import sys
-import numpy as np
-from astropy.io import fits
-out, ny, nx = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-total = 0
-for path in sys.argv[4:]:
-    with fits.open(path, memmap=False) as hdul:
-        for hdu in hdul:
-            if hdu.data is not None:
-                total += hdu.data.size
-hdus = fits.HDUList([fits.PrimaryHDU(),
-                     fits.ImageHDU(np.zeros((ny, nx), np.float32), name="FLUX"),
-                     fits.ImageHDU(np.zeros((ny, nx), np.int32), name="QUAL"),
-                     fits.ImageHDU(np.zeros((ny, nx), np.float32), name="ERR")])
-hdus.writeto(out, overwrite=True, checksum=True)
-"""
 
 
 @dataclass
@@ -548,7 +378,7 @@ def run_floor(case: Case, rep: int, timeout: float) -> Run:
     out.unlink(missing_ok=True)
     ny, nx = case.master_shape or RAW_SHAPE[case.arm]
     logp = wd / f"run{rep}.log"
-    rc, wall, rss = run_measured([PY, "-c", FLOOR_SRC, out, ny, nx] + list(case.files),
+    rc, wall, rss = run_measured([PY, HERE / "floor.py", out, ny, nx] + list(case.files),
                                  wd, logp, timeout)
     if rc != 0 or not out.exists():
         return Run(False, rc, wall, rss, f"exit {rc}\n{tail(logp)}")
@@ -584,27 +414,6 @@ def machine_info() -> list[str]:
             f"environment (unchanged for every tool): {blas}"]
 
 
-def peer_versions(have_sp: bool, have_hawki: bool) -> list[str]:
-    out = []
-    r = sh([SOXS, "--version"])
-    out.append(f"soxs: {(r.stdout or r.stderr).strip()}")
-    if have_sp:
-        r = sh([VENV_SP / "bin" / "python", "-c",
-                "import importlib.metadata as m, numpy, platform; "
-                "print(m.version('soxspipe'), numpy.__version__, platform.python_version())"])
-        v = r.stdout.split()
-        if len(v) == 3:
-            out.append(f"soxspipe {v[0]} (numpy {v[1]}, python {v[2]}, {VENV_SP})")
-    if have_hawki:
-        r = sh(["esorex", "--version"])
-        m = re.search(r"version\s+(\S+)", r.stdout)
-        r2 = sh(["esorex", "--man-page", "hawki_cal_dark"])
-        m2 = re.search(r"hawki_cal_dark -- version (\S+)", r2.stdout)
-        out.append(f"esorex {m.group(1) if m else '?'}, hawki_cal_dark "
-                   f"{m2.group(1) if m2 else '?'} (C, CPL)")
-    return out
-
-
 def summarize(case: Case, tool: str):
     runs = case.runs.get(tool)
     if not runs:
@@ -622,8 +431,8 @@ def summarize(case: Case, tool: str):
     return d
 
 
-def ratio(a, b):
-    return f"{a / b:.2f}" if a and b else "-"
+def ratio(a, b, digits: int = 2):
+    return f"{a / b:.{digits}f}" if a and b else "-"
 
 
 def build_table(cases: list[Case], tools: list[str]):
@@ -678,6 +487,35 @@ def format_text(head, rows) -> str:
         out.append(line(r))
         prev = r
     return "\n".join(out)
+
+
+def build_summary(cases: list[Case]):
+    """One row per case, the columns of the README's table (medians)."""
+    head = ["case", "soxs s", "soxs RSS MB", "soxspipe s", "soxspipe RSS MB",
+            "hawki_cal_dark s (frames)", "floor s", "soxspipe/soxs time", "soxspipe/soxs RSS",
+            "soxs/floor", "Mpx-frames/s soxs / hawki", "soxs/plain time", "soxs/plain RSS"]
+    plain = {(c.arm, c.n): summarize(c, "soxs") for c in cases if not c.form}
+    rows = []
+    for c in cases:
+        s = {t: summarize(c, t) or {} for t in ("soxs", "soxspipe", "hawki", "floor")}
+        so, sp, hk, fl = s["soxs"], s["soxspipe"], s["hawki"], s["floor"]
+        pl = plain.get((c.arm, c.n)) or {} if c.form else {}
+
+        def num(d, key, fmt):
+            return format(d[key], fmt) if d.get("ok") and key in d else "-"
+        ny, nx = RAW_SHAPE[c.arm]
+        size = f"{nx}²" if nx == ny else f"{nx}x{ny}"
+        hawki = (f"{num(hk, 'wall', '.2f')} ({len(c.hawki_files)} x 4 chips)"
+                 if hk.get("ok") else "-")
+        rows.append([f"{c.arm} {c.n} x {size}" + (f" .{c.form}" if c.form else ""),
+                     num(so, "wall", ".2f"), num(so, "rss", ".0f"), num(sp, "wall", ".2f"),
+                     num(sp, "rss", ".0f"), hawki, num(fl, "wall", ".2f"),
+                     ratio(sp.get("wall"), so.get("wall"), 1),
+                     ratio(sp.get("rss"), so.get("rss"), 1),
+                     ratio(so.get("wall"), fl.get("wall"), 1),
+                     f"{num(so, 'thr', '.1f')} / {num(hk, 'thr', '.1f')}",
+                     ratio(so.get("wall"), pl.get("wall")), ratio(so.get("rss"), pl.get("rss"))])
+    return head, rows
 
 
 def format_md(head, rows) -> str:
@@ -814,7 +652,8 @@ def main(argv=None) -> int:
     if a.md:
         Path(a.md).write_text("# soxs mdark benchmark\n\n" + "\n".join(
             f"- {l}" for l in header + versions) + f"\n- {repeat} timed runs per tool and "
-            "case\n\n" + format_md(head, rows) + "\n" +
+            "case (medians)\n\n" + format_md(*build_summary(cases)) + "\n\n## Every run"
+            "\n\n" + format_md(head, rows) + "\n" +
             "".join(f"\nNote: {p}\n" for p in problems))
         log(f"wrote {a.md}")
     failed = any(not r.ok for c in cases for rs in c.runs.values() for r in rs)
