@@ -15,6 +15,11 @@ class InputError(SoxsError):
     exit_status = 2
 
 
+class Truncated(InputError):
+    """A file ends before its header (or archive) says it does: damaged, or
+    still being written (``soxs prep`` waits for it)."""
+
+
 class DataNotFound(InputError):
     """A file, or the frames a recipe needs, is missing."""
 

@@ -249,8 +249,30 @@ def open_raws(entries: list[tuple[Path, str | None]]) -> list[RawImage]:
 
 
 def load_frameset(entries: list[tuple[Path, str | None]]) -> FrameSet:
-    """Open, classify and check every frame; refuse a set that cannot make
-    one master dark, naming the files and keywords at fault."""
+    """Open, classify and check every frame of one master dark.
+
+    Parameters
+    ----------
+    entries : list of (Path, str or None)
+        Files and their SOF tags (None: from the header; a MASTER_BIAS_VIS
+        product is recognised by its PRO CATG).
+
+    Returns
+    -------
+    FrameSet
+        The raw darks sorted by MJD-OBS, opened (the caller closes it), and
+        the master bias if any.
+
+    Raises
+    ------
+    DataNotFound
+        A file is missing, or fewer than 3 raw darks.
+    InputError
+        A file is unreadable, damaged or not a raw SOXS dark; the set mixes
+        arms, exposure times, readouts, binnings, gains or image sizes; more
+        than one master bias, or one for NIR darks.  The message names the
+        files and keywords at fault.
+    """
     biases, wanted = [], []
     for path, tag in entries:
         if tag is None and read_header(path).get(kw.PRO_CATG) == kw.BIAS_TAG:

@@ -63,7 +63,24 @@ def flag_hot_pixels(flux: np.ndarray, qual: np.ndarray, nsigma: float):
     above (below) its median.  The robust sigma of the master is the scale of
     its pixel-to-pixel scatter, so with the default threshold a pure-noise
     pixel is flagged with a probability of order 1e-7, not 1e-3 as a
-    3-sigma cut would give."""
+    3-sigma cut would give.
+
+    Parameters
+    ----------
+    flux : numpy.ndarray
+        The master, e-; pixels flagged NODATA are ignored.  Not modified.
+    qual : numpy.ndarray
+        Its QUAL flags; HOT and COLD are set in place.
+    nsigma : float
+        hot_pixel_sigma.
+
+    Returns
+    -------
+    median : float
+        The master's median level (of pixels with data), e-.
+    rms : float
+        Its robust pixel-to-pixel scatter, e-.
+    """
     med, sig = master_level(flux, qual)
     has = (qual & flags.NODATA) == 0
     excess = flux - med

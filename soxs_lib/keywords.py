@@ -35,6 +35,8 @@ BINY = "ESO DET BINY"
 GAIN = "ESO DET OUT1 GAIN"      # ADU per electron
 CONAD = "ESO DET OUT1 CONAD"    # electrons per ADU
 ARCFILE = "ARCFILE"
+TPL_START = "ESO TPL START"
+TPL_NEXP = "ESO TPL NEXP"
 # detector temperature per arm: (keyword, offset to kelvin); the NIR sensor
 # reads kelvin, the VIS one degrees Celsius
 DETECTOR_TEMP = {"NIR": ("ESO INS TEMP217 VAL", 0.0),
@@ -73,3 +75,6 @@ INHERIT_EXCLUDE_PREFIXES = ("ESO DPR ", "ESO DRS ", "ESO QC ", "ESO PRO ")
 
 WORKSPACE_PRODUCTS = "products"
 WORKSPACE_QC = "qc"
+WORKSPACE_SOF = "sof"
+WORKSPACE_DB = "soxs.db"
+WORKSPACE_LOCK = ".soxs.lock"

@@ -170,9 +170,9 @@ class PlotProcess:
     is written or raises OutputError with the child's reason; ``cancel`` ends
     the child.  Where fork is not available the plot is drawn in-process."""
 
-    def __init__(self):
+    def __init__(self, fork: bool = True):
         self._child = self._figure = self.path = None
-        if can_fork():
+        if fork and can_fork():
             self._child = Child(_draw_sent, inbox=True, pipe_bytes=_PIPE_BYTES)
 
     @property

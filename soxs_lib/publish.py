@@ -179,3 +179,19 @@ class ProductSet:
                 with contextlib.suppress(OSError):
                     os.rmdir(tmp.parent)
         self.staged = []
+
+
+def write_atomic(path, text: str, overwrite: bool = True) -> None:
+    """Write one text file (a SOF) whole or not at all, through ``ProductSet``.
+
+    Raises
+    ------
+    OutputError
+        It cannot be written, or exists and ``overwrite`` is False.
+    """
+    files = ProductSet(overwrite, Path(path).parent)
+    try:
+        files.write(path, lambda tmp: Path(tmp).write_text(text))
+        files.commit()
+    finally:
+        files.abort()

@@ -32,7 +32,7 @@ import zlib
 import numpy as np
 from astropy.io import fits
 
-from .errors import DataNotFound, InputError
+from .errors import DataNotFound, InputError, Truncated
 
 _BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 BLOCK_BYTES = 4 << 20     # the smallest chunk_mbytes: a block never exceeds the budget
@@ -159,7 +159,10 @@ def _decompress(path: Path, kind: str, opener):
     except InputError:
         out.close()
         raise
-    except (OSError, EOFError, ValueError, zlib.error) as exc:
+    except EOFError as exc:      # the archive stops short: cut, or still arriving
+        out.close()
+        raise Truncated(f"{path}: damaged {kind} archive, truncated ({exc})") from None
+    except (OSError, ValueError, zlib.error) as exc:
         out.close()
         raise _damaged(path, f"{kind} archive", exc) from None
     except BaseException:
@@ -368,7 +371,7 @@ class RawImage:
         size = self._size()
         if size < need:
             what = "" if kind == "fits" else f" once decompressed ({kind})"
-            raise InputError(f"{self.path}: truncated: the header announces {need} bytes "
+            raise Truncated(f"{self.path}: truncated: the header announces {need} bytes "
                              f"of data and header, the file has {size}{what}")
 
     def _check_axes(self, h) -> None:
@@ -402,7 +405,7 @@ class RawImage:
             size = self._size()
             if size < end:
                 what = "" if kind == "fits" else f" once decompressed ({kind})"
-                raise InputError(f"{self.path}: truncated: the tile-compressed image "
+                raise Truncated(f"{self.path}: truncated: the tile-compressed image "
                                  f"announces {end} bytes with its header, the file has "
                                  f"{size}{what}") from None
             raise _damaged(self.path, "tile-compressed image", exc) from None
@@ -459,7 +462,7 @@ class RawImage:
         while got < nbytes:
             n = os.preadv(self._fd, [view[got:]], pos + got)
             if n <= 0:
-                raise InputError(f"{self.path}: truncated while reading rows {r0}-{r1}")
+                raise Truncated(f"{self.path}: truncated while reading rows {r0}-{r1}")
             got += n
         return out
 

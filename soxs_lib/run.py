@@ -54,9 +54,41 @@ class Result:
 
 def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | None = None,
               overwrite: bool = False, argv: list[str] | None = None,
-              plotter: PlotProcess | None = None) -> Result:
-    """``plotter``: a PlotProcess forked earlier by the caller (the run ends
-    it); by default one is forked here."""
+              plotter: PlotProcess | None = None, fork: bool = True) -> Result:
+    """``soxs mdark``: reduce one set into the workspace ``outdir``.
+
+    Parameters
+    ----------
+    inputs : list of str
+        A SOF, a folder of FITS files, or FITS files.
+    outdir : str or Path
+        The workspace: products go to ``products/soxs_mdark``, the QC plot
+        to ``qc/soxs_mdark``.
+    settings_path : str or Path, optional
+        A settings file (own or soxspipe's).
+    overrides : dict, optional
+        Parameter values from the command line; they win over the file.
+    overwrite : bool
+        Replace existing products.
+    argv : list of str, optional
+        The command line, for the log's rerun line.
+    plotter : PlotProcess, optional
+        Forked earlier by the caller (the run ends it); by default one is
+        made here.
+    fork : bool
+        Use forked processes (the plot, the frame statistics); False where
+        this process may not fork safely (a thread of a Dask worker).
+
+    Returns
+    -------
+    Result
+
+    Raises
+    ------
+    SoxsError
+        Bad input (InputError), settings (SettingsError) or output
+        (OutputError); nothing is left behind.
+    """
     t0 = time.perf_counter()
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
@@ -65,7 +97,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
     publisher = fs = None
     try:
         if plotter is None:
-            plotter = PlotProcess()  # imports matplotlib while the master is made
+            plotter = PlotProcess(fork)  # imports matplotlib while the master is made
         settings = (settings_mod.load(settings_path) if settings_path
                     else settings_mod.Settings())
         overrides = overrides or {}
@@ -97,7 +129,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         # the frames are measured in a forked process while this one loads
         # the kernel: both hold the GIL
         md = make_master_dark(fs, values, settings.qc_ranges(fs.arm), plotter.send_master,
-                              Child if can_fork() else InThread)
+                              Child if fork and can_fork() else InThread)
         stem = product_stem(md)
         fits_path = prod_dir / f"{stem}.fits"
         plot_path = qc_dir / f"{stem}_QC.png"

@@ -30,7 +30,28 @@ def clipped_stats(x: np.ndarray, sigma: float, iterations: int):
 
     Clipping symmetric bounds keeps a contiguous run of the sorted values, so
     after one sort every median and the MAD are found by index, and a pass
-    costs one sum and one dot product over the kept run."""
+    costs one sum and one dot product over the kept run.
+
+    Parameters
+    ----------
+    x : array_like
+        Values; NaN and infinities are ignored.  Not modified.
+    sigma : float
+        Clipping threshold in sigmas (frame_clipping_sigma).
+    iterations : int
+        Maximum number of passes (frame_clipping_iterations).
+
+    Returns
+    -------
+    median : float
+        Median of the kept values (NaN if none is finite).
+    sigma : float
+        Their robust sigma.
+    nclipped : int
+        Number of finite values rejected.
+    mean : float
+        Mean of the kept values.
+    """
     x = np.asarray(x, np.float64).ravel()
     xs = np.sort(x[np.isfinite(x)])
     n = xs.size

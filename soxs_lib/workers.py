@@ -36,6 +36,14 @@ def thread_count(requested: int = 0) -> int:
     return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
 
+def process_pool(n: int):
+    """The standard library's pool of ``n`` forked worker processes: each
+    imports once and serves many tasks.  Use it as a context manager (its
+    exit terminates the workers)."""
+    import multiprocessing
+    return multiprocessing.get_context("fork").Pool(n)
+
+
 def can_fork() -> bool:
     """Whether this platform forks (the helpers below need it)."""
     return hasattr(os, "fork")
