@@ -59,16 +59,43 @@ def _propertylist(cards) -> cpl.core.PropertyList:
     return plist
 
 
+# stack_method = cpl: CPL's image-list sigma clipping, keeping at least half
+# of the samples; PyCPL 1.0.3 binds the name MEDIAN_MEAN to MEDIAN, so the
+# mode is taken by its CPL value
+CPL_KEEPFRAC = 0.5
+CPL_MEDIAN_MEAN = cpl.core.ImageList.Collapse(2)
+
+
+def cpl_combine(frames, kappa: float):
+    """The combiner of ``stack_method = cpl`` (see ``mdark.combine_outside``):
+    ``ImageList.collapse_sigclip_create(kappa, kappa, CPL_KEEPFRAC,
+    MEDIAN_MEAN)`` on the frames in electrons, their excluded samples marked
+    bad.  Returns (mean image, contribution map)."""
+    images = []
+    for data, excluded in frames:
+        image = cpl.core.Image(data)
+        image.reject_from_mask(cpl.core.Mask(excluded))
+        images.append(image)
+    return cpl.core.ImageList(images).collapse_sigclip_create(
+        kappa, kappa, CPL_KEEPFRAC, CPL_MEDIAN_MEAN)
+
+
 def _cpl_error(exc: SoxsError) -> Exception:
     cls = next(c for soxs, c in CPL_ERRORS if isinstance(exc, soxs))
     return cls(str(exc))
 
 
 def cpl_parameter(p: params.Param):
-    """The cpl.ui parameter of a declaration: full name, alias, range."""
-    par = cpl.ui.ParameterRange(name=p.full_name, description=p.description,
-                                context=params.CONTEXT, default=p.default,
-                                min=p.min, max=p.max)
+    """The cpl.ui parameter of a declaration: full name, alias, range or
+    alternatives."""
+    if p.choices:
+        par = cpl.ui.ParameterEnum(name=p.full_name, description=p.description,
+                                   context=params.CONTEXT, default=p.default,
+                                   alternatives=list(p.choices))
+    else:
+        par = cpl.ui.ParameterRange(name=p.full_name, description=p.description,
+                                    context=params.CONTEXT, default=p.default,
+                                    min=p.min, max=p.max)
     par.cli_alias = p.name
     return par
 
@@ -122,7 +149,8 @@ class SoxsMdark(cpl.ui.PyRecipe):
             with load_frameset(entries) as fs:
                 cpl.core.Msg.info(self._name, f"{len(fs.raws)} {fs.arm} raw darks, "
                                               f"EXPTIME {fs.exptime:g} s")
-                md = make_master_dark(fs, values, qc.default_ranges(fs.arm))
+                md = make_master_dark(fs, values, qc.default_ranges(fs.arm),
+                                      combine=cpl_combine)
             for path, why in md.dropped:
                 cpl.core.Msg.warning(self._name, f"left out {path}: {why}")
             for note in md.notes:

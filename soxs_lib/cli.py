@@ -36,7 +36,7 @@ def _epilog() -> str:
     lines = ["parameters (also in a settings file, section soxs_mdark):"]
     for p in params.PARAMETERS:
         lines.append(f"  --{p.name}={p.default!s:<6} {p.type.__name__} in "
-                     f"[{p.min}, {p.max}]: {p.description}")
+                     f"{p.allowed}: {p.description}")
     lines.append("QUAL bits: " + "; ".join(f"{b} {m}" for b, m in flags.MEANINGS.items()))
     lines.append("QC keywords: " + ", ".join(q.keyword for q in qc.QC_DEFS))
     lines.append(f"exit status: 0 success, 1-4 error, {EXIT_QC_FAILED} products written "

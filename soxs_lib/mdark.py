@@ -18,7 +18,7 @@ import numpy as np
 from . import flags, hotpix, qc
 from . import keywords as kw
 from .detector import Detector, detector
-from .errors import InputError
+from .errors import InputError, SettingsError
 from .frames import FrameSet
 from .rawio import open_fits
 from .params import Values
@@ -317,6 +317,61 @@ def stack_set(fs: FrameSet, infos: list[FrameInfo], s_t: float, values: Values,
                               values.nthreads)
 
 
+def combine_outside(fs: FrameSet, infos: list[FrameInfo], s_t: float, values: Values,
+                    cal: Calibration, combine: Callable):
+    """Stack the frames with a combiner other than the kernel (CPL's
+    image-list clipping, which the PyEsoRex recipe passes in), then derive
+    ERR, QUAL and the counts as the kernel does.
+
+    Parameters
+    ----------
+    fs, infos, s_t, values, cal
+        As for ``stack_set``.
+    combine : callable
+        ``combine(frames, kappa)`` with ``frames`` a list of (electrons,
+        mask) per frame -- float32 science region, bias removed, and uint8
+        mask of the excluded (saturated, NaN/inf) samples -- and ``kappa``
+        stacked_clipping_sigma; returns (mean, number of samples used),
+        array-likes of the region's shape (NaN or anything where none).
+
+    Returns
+    -------
+    soxs_lib.stack.StackResult
+    """
+    r0, r1, c0, c1 = cal.region
+    frames = []
+    saturated = badinput = None
+    nvalid = np.zeros((r1 - r0, c1 - c0), np.uint16)
+    for img, info in zip(fs.raws, infos, strict=True):
+        adu = img.read_rows(r0, r1)[:, c0:c1]
+        nonfinite = ~np.isfinite(adu)
+        sat = np.zeros_like(nonfinite)
+        np.greater_equal(adu, cal.det.saturation, out=sat, where=~nonfinite)
+        excluded = nonfinite | sat
+        e = (adu - np.float32(info.bias_adu)) * np.float32(cal.gain)
+        if cal.pix_offset is not None:
+            e -= cal.pix_offset
+        e[excluded] = 0.0
+        frames.append((np.ascontiguousarray(e, np.float32), excluded.astype(np.uint8)))
+        saturated = sat if saturated is None else saturated | sat
+        badinput = nonfinite if badinput is None else badinput | nonfinite
+        nvalid += ~excluded
+    mean, nused = combine(frames, values.stacked_clipping_sigma)
+    from .stack import StackResult
+    m = np.asarray(nused).astype(np.uint16)
+    lbar = float(np.median([i.level for i in infos]))
+    pix_var = 0.0 if cal.pix_var is None else cal.pix_var
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flux = np.where(m > 0, np.asarray(mean, np.float32), np.float32(np.nan))
+        err = np.sqrt((s_t ** 2 + np.maximum(flux - lbar, 0.0)) / m + pix_var)
+    # the flags of the kernel's _finish
+    qual = (np.where(saturated, flags.SATURATED, 0) | np.where(badinput, flags.BADINPUT, 0)
+            | np.where(2 * m.astype(np.int32) < len(frames), flags.LOWCOVER, 0)
+            | np.where(m == 0, flags.NODATA, 0)).astype(np.uint8)
+    return StackResult(flux.astype(np.float32), err.astype(np.float32), m, qual,
+                       (nvalid - np.minimum(m, nvalid)).astype(np.uint16))
+
+
 def _kernel():
     """The stacking module, its compiled kernel loaded.  Importing numba and
     loading the kernel hold the GIL, so ``make_master_dark`` does it while
@@ -351,7 +406,8 @@ class InThread:
 
 def make_master_dark(fs: FrameSet, values: Values, qc_ranges: dict,
                      stacked: Callable[[np.ndarray, tuple], None] | None = None,
-                     elsewhere: Callable = InThread) -> MasterDark:
+                     elsewhere: Callable = InThread,
+                     combine: Callable | None = None) -> MasterDark:
     """Make a master dark from a checked set of raw darks.
 
     Parameters
@@ -373,6 +429,9 @@ def make_master_dark(fs: FrameSet, values: Values, qc_ranges: dict,
         are measured there while the compiled kernel loads here.
         ``InThread`` by default; the command line passes ``workers.Child``
         (a forked process: both hold the GIL).
+    combine : callable, optional
+        The combiner of ``stack_method = cpl`` (see ``combine_outside``);
+        only the PyEsoRex recipe, which has PyCPL, can pass it.
 
     Returns
     -------
@@ -382,22 +441,32 @@ def make_master_dark(fs: FrameSet, values: Values, qc_ranges: dict,
 
     Raises
     ------
+    SettingsError
+        ``stack_method = cpl`` without ``combine`` (no PyCPL).
     InputError
         Unreadable frames or master bias, fewer than 3 usable frames, two
         identical frames, frames that do not fit the detector.
     """
+    outside = values.stack_method == "cpl"
+    if outside and combine is None:
+        raise SettingsError("stack_method 'cpl' needs PyCPL: run the PyEsoRex recipe "
+                            "(pyesorex --recipe-dir \"$(soxs recipe-dir)\" soxs_mdark "
+                            "--stack_method=cpl <sof>); soxs mdark stacks with 'soxs'")
     t0 = time.perf_counter()
     cal = calibration(fs)
     call = elsewhere(measure_frames, fs, values, cal)
     try:
-        stack = _kernel()
+        stack = None if outside else _kernel()
         measures = call.result()
     finally:
         call.cancel()
     used, infos, dropped = _keep_usable(fs, measures)
     t1 = time.perf_counter()
 
-    res = stack_set(used, infos, measures.s_t, values, cal, stack)
+    if outside:
+        res = combine_outside(used, infos, measures.s_t, values, cal, combine)
+    else:
+        res = stack_set(used, infos, measures.s_t, values, cal, stack)
     if stacked is not None:
         stacked(res.flux, cal.region)
     t2 = time.perf_counter()

@@ -20,14 +20,15 @@ CONTEXT = f"soxs.{RECIPE}"
 @dataclass(frozen=True)
 class Param:
     """One parameter: its name (the command-line alias), type, default,
-    allowed range and description."""
+    allowed range (numbers) or choices (an enumeration) and description."""
 
     name: str
     type: type
-    default: float | int
-    min: float | int
-    max: float | int
+    default: float | int | str
+    min: float | int | None
+    max: float | int | None
     description: str
+    choices: tuple[str, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -39,12 +40,22 @@ class Param:
         """The key in a soxspipe settings file (hyphens)."""
         return self.name.replace("_", "-")
 
+    @property
+    def allowed(self) -> str:
+        """What it accepts, for help texts: ``[min, max]`` or ``a|b``."""
+        return "|".join(self.choices) if self.choices else f"[{self.min}, {self.max}]"
+
     def coerce(self, value, source: str = "parameter"):
         """Return ``value`` as this parameter's type, or raise SettingsError
         naming the parameter, the value and what was expected."""
         where = f"{source} '{self.name}'"
         if isinstance(value, bool) or value is None:
             raise SettingsError(f"{where}: {value!r} is not a {self.type.__name__}")
+        if self.choices:
+            if str(value) not in self.choices:
+                raise SettingsError(f"{where}: {value!r} is not one of "
+                                    f"{', '.join(self.choices)}")
+            return str(value)
         if isinstance(value, str):
             try:
                 value = float(value) if self.type is float else int(value, 10)
@@ -89,6 +100,12 @@ PARAMETERS: tuple[Param, ...] = (
     Param("chunk_mbytes", int, 48, 4, 4096,
           "Memory budget in MB of one block of the pixel stack; results do not "
           "depend on it"),
+    Param("stack_method", str, "soxs", None, None,
+          "How the frames are stacked: soxs, the project's per-pixel clipping on the "
+          "noise model (default); cpl, CPL's image-list sigma clipping "
+          "(ImageList.collapse_sigclip_create, kappa stacked_clipping_sigma, "
+          "MEDIAN_MEAN), which leaves cosmic rays in stacks of 3 to 5 frames; needs "
+          "PyCPL (the PyEsoRex recipe)", choices=("soxs", "cpl")),
     Param("nthreads", int, 0, 0, 256,
           "Threads for the stacking; 0 uses OMP_NUM_THREADS if set, else all cores; "
           "results do not depend on it"),     # policy: workers.thread_count

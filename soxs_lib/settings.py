@@ -218,7 +218,7 @@ def default_yaml() -> str:
     """A complete settings file with every parameter and QC range, commented."""
     lines = ["# soxs_mdark settings (defaults); every key is optional", f"{SECTION_OWN}:"]
     for p in params.PARAMETERS:
-        lines.append(f"  # {p.description} [{p.type.__name__}, {p.min}..{p.max}]")
+        lines.append(f"  # {p.description} [{p.type.__name__}, {p.allowed}]")
         lines.append(f"  {p.name}: {p.default}")
     for arm in kw.ARMS:
         lines.append(f"  {arm.lower()}:")

@@ -382,3 +382,12 @@ def test_interruption_leaves_previous_state_or_whole_product(small_set, tmp_path
         outcomes.add(p.returncode)
     assert outcomes & {130, -sig}, f"no run was interrupted: {outcomes}"
     assert digest(truth.paths) == before
+
+
+def test_cpl_stack_method_needs_pycpl(small_set, tmp_path, capsys):
+    """CPL's image-list clipping is offered by the PyEsoRex recipe only."""
+    truth, sof = small_set
+    refused(capsys, tmp_path, [sof, "--stack_method=cpl"], 3,
+            "stack_method 'cpl' needs PyCPL", "pyesorex", raws=truth.paths)
+    refused(capsys, tmp_path, [sof, "--stack_method=fast"], 3,
+            "'fast' is not one of soxs, cpl", raws=truth.paths)

@@ -14,12 +14,26 @@ def test_parameters_are_complete_and_defaults_valid():
         assert required in names
     for p in params.PARAMETERS:
         assert p.full_name == f"soxs.soxs_mdark.{p.name}"
-        assert p.description and p.min <= p.default <= p.max
-        assert p.coerce(p.default) == p.default
-        with pytest.raises(SettingsError):
-            p.coerce(p.min - 1)
+        assert p.coerce(p.default) == p.default and p.description
+        if p.choices:
+            assert p.default in p.choices and p.min is None and p.max is None
+            with pytest.raises(SettingsError, match="is not one of"):
+                p.coerce("nope")
+        else:
+            assert p.min <= p.default <= p.max
+            with pytest.raises(SettingsError):
+                p.coerce(p.min - 1)
         with pytest.raises(SettingsError):
             p.coerce(True)
+
+
+def test_stack_method_is_an_enumeration_everywhere():
+    from soxs_lib import manpage
+    p = params.BY_NAME["stack_method"]
+    assert p.choices == ("soxs", "cpl") and p.default == "soxs"
+    assert params.resolve({"stack-method": "cpl"}).stack_method == "cpl"
+    assert "stack_method (str, default soxs, one of soxs|cpl)" in manpage.description()
+    assert "stack_method: soxs" in settings.default_yaml()
 
 
 def test_lookup_accepts_every_spelling():

@@ -32,7 +32,10 @@ def test_parameters_full_names_aliases_ranges(recipe_module):
         par = r.parameters[p.full_name]
         assert par.cli_alias == p.name
         assert par.default == p.default
-        assert (par.min, par.max) == (p.min, p.max)
+        if p.choices:
+            assert tuple(par.alternatives) == p.choices
+        else:
+            assert (par.min, par.max) == (p.min, p.max)
     assert r._description == manpage.description()
 
 
@@ -143,3 +146,87 @@ def test_every_soxs_error_is_its_cpl_error(recipe_module):
                         (errors.SoxsError, cpl.core.IllegalInputError)]:
         got = recipe_module._cpl_error(cls("x.fits: broken"))
         assert type(got) is expect and "x.fits: broken" in str(got)
+
+
+# -- stack_method = cpl: CPL's image-list clipping, offered and measured ---------------
+
+def cpl_sigclip_reference(stack, bad, kappa, keepfrac, mode):
+    """CPL's documented cpl_imagelist_collapse_sigclip_create, written out:
+    per pixel, clip about the centre (median first for MEDIAN_MEAN, then the
+    mean) at kappa sample standard deviations until nothing changes or the
+    next pass would keep no more than keepfrac of the frames; the result is
+    the mean of the last set before that pass, the contribution its size."""
+    ni = stack.shape[0]
+    notok = max(1, int(keepfrac * ni))
+    flat, flatbad = stack.reshape(ni, -1), bad.reshape(ni, -1)
+    out = np.zeros(flat.shape[1])
+    contrib = np.zeros(flat.shape[1], int)
+    for p in range(flat.shape[1]):
+        vals = [float(flat[k, p]) for k in range(ni) if not flatbad[k, p]]
+        nok, prevok, mean = len(vals), ni + 1, 0.0
+        while notok < nok < prevok:
+            mean = float(np.mean(vals))
+            first = prevok == ni + 1
+            center = float(np.median(vals)) if mode == "median" or (
+                mode == "median_mean" and first) else mean
+            stdev = float(np.std(vals, ddof=1))
+            prevok = nok
+            vals = [v for v in vals if center - kappa * stdev < v < center + kappa * stdev]
+            nok = len(vals)
+        if prevok == ni + 1:
+            prevok = nok
+            mean = float(np.mean(vals)) if vals else 0.0
+        out[p], contrib[p] = mean, prevok
+    return out.reshape(stack.shape[1:]), contrib.reshape(stack.shape[1:])
+
+
+def test_cpl_combine_is_cpls_documented_algorithm(recipe_module):
+    rng = np.random.default_rng(3)
+    stack = rng.normal(10, 2, (5, 12, 16)).astype(np.float32)
+    stack[rng.integers(0, 5, 40), rng.integers(0, 12, 40), rng.integers(0, 16, 40)] += \
+        rng.uniform(20, 3000, 40)
+    stack[:, 0, 0] += np.array([0, 0, 500, 900, 0], np.float32)      # two hits, one pixel
+    bad = rng.random(stack.shape) < 0.05
+    bad[:, 1, 1] = True                                                # no valid sample
+    frames = [(s, b.astype(np.uint8)) for s, b in zip(stack, bad, strict=True)]
+    mean, contrib = recipe_module.cpl_combine(frames, 3.0)
+    want, want_n = cpl_sigclip_reference(stack, bad, 3.0, recipe_module.CPL_KEEPFRAC,
+                                         "median_mean")
+    np.testing.assert_array_equal(np.asarray(contrib), want_n)
+    np.testing.assert_allclose(np.asarray(mean), want, rtol=1e-6, atol=1e-5)
+    assert want_n[1, 1] == 0 and want_n.max() == 5 and (want_n < 5).any()
+
+
+def _cosmic_residuals(truth, product):
+    from soxs_lib import flags
+    with fits.open(product) as h:
+        flux, err, qual = (h[n].data for n in ("FLUX", "ERR", "QUAL"))
+    hit = np.zeros(truth.dark.size, bool)
+    for c in truth.cosmics:
+        hit[c] = True
+    bad = flags.NODATA | flags.SATURATED | flags.LOWCOVER | flags.BADINPUT
+    hit = hit.reshape(truth.dark.shape) & ~truth.hot & ((qual & bad) == 0)
+    z = np.abs(flux[hit] - truth.dark[hit]) / err[hit]
+    return hit.sum(), int((z > 5).sum()), float(z.max())
+
+
+def test_cpl_stacking_leaves_cosmic_rays_at_five_frames_the_default_removes(
+        recipe_module, nir, tmp_path):
+    truth, sof = nir
+    assert len(truth.paths) == 5
+    results = {}
+    for method in ("soxs", "cpl"):
+        work = tmp_path / method
+        work.mkdir()
+        out = _run(recipe_module, sof, work, {"soxs.soxs_mdark.stack_method": method})
+        product = work / Path(list(out)[0].file).name
+        h = fits.getheader(product)
+        names = {h[f"HIERARCH ESO PRO REC1 PARAM{i} NAME"]: h[f"HIERARCH ESO PRO REC1 PARAM{i} VALUE"]
+                 for i in range(1, len(params.PARAMETERS) + 1)}
+        assert names["stack_method"] == method
+        results[method] = (set(h.keys()), _cosmic_residuals(truth, product))
+    (keys_soxs, (hits, off_soxs, worst_soxs)), (keys_cpl, (_, off_cpl, worst_cpl)) = \
+        results["soxs"], results["cpl"]
+    assert keys_cpl == keys_soxs                      # the same product keywords
+    assert off_soxs == 0 and worst_soxs < 6           # the default removes them
+    assert off_cpl > hits / 2 and worst_cpl > 100     # CPL's 3-sigma clip on 5 cannot
