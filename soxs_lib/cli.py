@@ -83,10 +83,63 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--binning", type=int, default=1)
     sim.add_argument("--pattern", help="X-Shooter static BPM whose bad pixels become hot")
+    sim.add_argument("--night", action="store_true",
+                     help="a whole night in <outdir>/raw/<date>/: dark sets of both arms "
+                          "and several EXPTIMEs, an incomplete template, flats and biases")
+    prep = sub.add_parser("prep", parents=[common],
+                          help="find and group a workspace's dark sets, write their SOFs")
+    prep.add_argument("workspace")
+    red = sub.add_parser("reduce", parents=[common],
+                         help="reduce the workspace's sets whose products are missing or stale")
+    red.add_argument("what", choices=["all"])
+    red.add_argument("workspace")
+    red.add_argument("-s", "--settings", help="settings YAML for every set")
+    red.add_argument("-j", "--jobs", type=int, default=0,
+                     help="worker processes (default: the number of cores)")
+    red.add_argument("--scheduler", help="address of a Dask distributed scheduler to "
+                                         "send the sets to (pip install '.[dask]')")
+    red.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
+    watch = sub.add_parser("watch", parents=[common],
+                           help="prep and reduce all every few seconds until SIGINT/SIGTERM")
+    watch.add_argument("workspace")
+    watch.add_argument("--interval", type=float, default=15.0, help="seconds (default 15)")
+    watch.add_argument("-s", "--settings", help="settings YAML for every set")
+    watch.add_argument("-j", "--jobs", type=int, default=0)
+    qcp = sub.add_parser("qc", parents=[common], help="QC over nights from the database")
+    qcp.add_argument("what", choices=["trend"])
+    qcp.add_argument("workspace")
     sub.add_parser("settings", help="print a complete default settings file")
     sub.add_parser("recipe-dir", help="print the folder of the PyEsoRex recipe, for "
                                       "pyesorex --recipe-dir")
     return top
+
+
+def _night(args) -> int:
+    """prep, reduce all, watch and qc trend on a workspace."""
+    from .night import batch, tables
+    ws = batch.check_workspace(args.workspace)
+    if args.command == "prep":
+        with batch.workspace_lock(ws):
+            found = batch.prep(ws)
+        print(tables.prep_text(found, ws))
+        return 0
+    if args.command == "reduce":
+        with batch.workspace_lock(ws):
+            done = batch.reduce_all(ws, args.settings, args.overwrite, args.jobs,
+                                    args.scheduler)
+        print(tables.reduce_json(done) if args.json else tables.reduce_text(done))
+        return done.exit_status
+    if args.command == "watch":
+        from .night.watch import watch
+        try:
+            return watch(ws, args.interval, args.settings, args.jobs)
+        except Interrupted as exc:      # the way a watch ends: nothing is left partial
+            print(f"soxs watch: stopped ({exc})", flush=True)
+            return 0
+    from .night.trend import write_trends
+    for path in write_trends(ws):
+        print(path)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "recipe-dir":
             from .shipped import recipe_dir
             print(recipe_dir())
+            return 0
+        if args.command in ("prep", "reduce", "watch", "qc"):
+            return _night(args)
+        if args.command == "simulate" and args.night:
+            from .simulate import simulate_night
+            truths = simulate_night(args.outdir, seed=args.seed)
+            print(f"wrote a night of {len(truths)} dark sets, flats and biases to "
+                  f"{args.outdir}/raw")
             return 0
         if args.command == "simulate":
             from .simulate import simulate_darks

@@ -23,6 +23,11 @@ MAX_DISPLAY = 512    # display pixels per axis (a panel is ~350 pixels wide)
 _PIPE_BYTES = 1 << 20    # fewer context switches while the master is sent
 
 
+def import_matplotlib() -> None:
+    """Import what the plot needs (for a process that forks plotters)."""
+    _matplotlib()
+
+
 def _matplotlib():
     import matplotlib
     matplotlib.use("Agg", force=False)

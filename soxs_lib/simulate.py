@@ -76,9 +76,12 @@ def simulate_darks(outdir, arm: str = "NIR", nframes: int = 5, exptime: float = 
                    hot_fraction: float = 0.002, cosmics_per_frame: int = 400,
                    bias_level: float = 1000.0, binning: int = 1, seed: int = 1,
                    pattern=None, start: str = "2026-01-11T08:29:24",
-                   dtype=None, readout=None, write_sof: bool = True) -> Truth:
+                   dtype=None, readout=None, write_sof: bool = True,
+                   tpl_nexp: int | None = None, prefix: str = "SOXS") -> Truth:
     """Write ``nframes`` raw darks to ``outdir`` (and ``mdark.sof`` beside
-    them); return the truth."""
+    them, naming them by file name); return the truth.  ``tpl_nexp``: the
+    frames the template announces (default ``nframes``; more makes an
+    incomplete template); ``prefix`` starts the file names."""
     rng = np.random.default_rng(seed)
     det = detector(arm)
     outdir = Path(outdir)
@@ -131,13 +134,14 @@ def simulate_darks(outdir, arm: str = "NIR", nframes: int = 5, exptime: float = 
             img = np.minimum(img, det.saturation)
         biases.append(bias)
         t = t0 + TimeDelta((exptime + 30.0) * i, format="sec")
-        hdr = _header(arm, exptime, t, i, nframes, binx, biny, gain, ron, readout)
+        hdr = _header(arm, exptime, t, i, tpl_nexp or nframes, binx, biny, gain, ron,
+                      readout, t0)
         hdu = fits.PrimaryHDU(header=hdr)
         if dtype == np.uint16:
             hdu.data = img.astype(np.uint16)   # astropy writes BITPIX=16, BZERO=32768
         else:
             hdu.data = img.astype(dtype)
-        path = outdir / f"SOXS_{arm}_DARK_{exptime:g}s_{i + 1:03d}.fits"
+        path = outdir / f"{prefix}_{arm}_DARK_{exptime:g}s_{i + 1:03d}.fits"
         hdu.writeto(path, overwrite=True)
         paths.append(path)
     if write_sof:
@@ -148,7 +152,7 @@ def simulate_darks(outdir, arm: str = "NIR", nframes: int = 5, exptime: float = 
                  paths=paths)
 
 
-def _header(arm, exptime, t, i, n, binx, biny, gain, ron, readout) -> fits.Header:
+def _header(arm, exptime, t, i, n, binx, biny, gain, ron, readout, t0) -> fits.Header:
     h = fits.Header()
     stamp = t.isot[:23]
     cards = [
@@ -173,7 +177,7 @@ def _header(arm, exptime, t, i, n, binx, biny, gain, ron, readout) -> fits.Heade
         ("ESO DET OUT1 GAIN", 1.0 / gain, "Conversion from electrons to ADU"),
         ("ESO DET OUT1 CONAD", gain, "Conversion from ADUs to electrons"),
         ("ESO DET CHIP RON", ron, "Readout noise per output (e-)"),
-        ("ESO TPL START", t.isot[:19], "TPL start time"),
+        ("ESO TPL START", t0.isot[:19], "TPL start time"),
         ("ESO TPL NEXP", n, "Number of exposures within template"),
         ("ESO TPL EXPNO", i + 1, "Exposure number within template"),
     ]
@@ -187,3 +191,45 @@ def _header(arm, exptime, t, i, n, binx, biny, gain, ron, readout) -> fits.Heade
     for k, v, c in cards:
         put(h, k, v, c)
     return h
+
+
+# a night of raw frames: (sub-folder, arm, frames, EXPTIME, binning, readout,
+# announced frames, start): two NIR templates of the same EXPTIME, two VIS
+# binnings and readouts, and one template still under way
+NIGHT_SETS = (
+    ("NIR", 3, 300.0, 1, "NDR", None, "2026-01-11T21:10:00"),
+    ("NIR", 3, 300.0, 1, "NDR", None, "2026-01-11T23:40:00"),
+    ("NIR", 4, 60.0, 1, "NDR", None, "2026-01-12T02:05:00"),
+    ("NIR", 3, 600.0, 1, "NDR", 5, "2026-01-12T08:30:00"),
+    ("VIS", 3, 600.0, 2, "SLOW", None, "2026-01-11T20:30:00"),
+    ("VIS", 3, 1800.0, 2, "SLOW", None, "2026-01-12T05:00:00"),
+    ("VIS", 3, 300.0, 2, "FAST", None, "2026-01-12T06:45:00"),
+    ("VIS", 3, 60.0, 1, "SLOW", None, "2026-01-12T07:30:00"),
+    ("VIS", 3, 900.0, 2, "SLOW", None, "2026-01-12T09:10:00"),
+)
+
+
+def simulate_night(outdir, seed: int = 1, cosmics_per_frame: int = 100) -> list[Truth]:
+    """Write a realistic night to ``outdir/raw/<date>/``: the dark sets of
+    ``NIGHT_SETS`` (both arms, several EXPTIMEs, binnings and readouts, two
+    templates of one EXPTIME, one template still under way), and frames
+    that are not darks (flats and biases) beside them.  Returns the truth
+    of each dark set."""
+    raw = Path(outdir) / "raw" / "2026-01-11"
+    truths = []
+    for k, (arm, n, exptime, binning, readout, nexp, start) in enumerate(NIGHT_SETS):
+        truths.append(simulate_darks(
+            raw, arm=arm, nframes=n, exptime=exptime, binning=binning, readout=readout,
+            seed=seed * 100 + k, start=start, tpl_nexp=nexp, write_sof=False,
+            cosmics_per_frame=cosmics_per_frame,
+            prefix=f"SOXS_{start[:10].replace('-', '')}T{start[11:13]}{start[14:16]}"))
+    rng = np.random.default_rng(seed)
+    t = Time("2026-01-11T19:00:00", format="isot", scale="utc")
+    for k, (arm, dpr) in enumerate([("NIR", "FLAT"), ("VIS", "FLAT"), ("VIS", "BIAS"),
+                                    ("VIS", "BIAS"), ("VIS", "BIAS")]):
+        hdr = _header(arm, 1.0 if dpr == "FLAT" else 0.0, t, k, 1, 1, 1, 1.0, 3.0, "SLOW", t)
+        put(hdr, kw.DPR_TYPE, dpr, "Observation type")
+        data = rng.normal(1000, 5, (64, 64)).astype(np.float32)
+        fits.PrimaryHDU(data, hdr).writeto(raw / f"SOXS_{arm}_{dpr}_{k + 1:03d}.fits",
+                                           overwrite=True)
+    return truths

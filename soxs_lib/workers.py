@@ -36,12 +36,37 @@ def thread_count(requested: int = 0) -> int:
     return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
 
-def process_pool(n: int):
-    """The standard library's pool of ``n`` forked worker processes: each
-    imports once and serves many tasks.  Use it as a context manager (its
-    exit terminates the workers)."""
+def process_pool(n: int, fresh: bool = False):
+    """The standard library's pool of ``n`` forked worker processes.
+
+    Use it as a context manager (its exit terminates the workers).  A worker
+    leaves Ctrl-C to the parent and ends quietly on SIGTERM (what the
+    parent's exit sends), its ``finally`` blocks run: a product being
+    written is removed, never left partial.
+
+    Parameters
+    ----------
+    n : int
+        Worker processes.
+    fresh : bool
+        Fork a fresh worker for every task (from this process, with what it
+        has imported): a task may then fork in turn, which is unsafe in a
+        process that has run GNU OpenMP threads (numba's kernel), and its
+        memory is returned when it ends.  Otherwise a worker serves many
+        tasks.
+    """
     import multiprocessing
-    return multiprocessing.get_context("fork").Pool(n)
+    return multiprocessing.get_context("fork").Pool(
+        n, initializer=_pool_worker_signals, maxtasksperchild=1 if fresh else None)
+
+
+def _pool_worker_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(_signum, _frame):
+    raise SystemExit(128 + signal.SIGTERM)
 
 
 def can_fork() -> bool:

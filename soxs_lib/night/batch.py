@@ -1,0 +1,400 @@
+"""``soxs prep`` and ``soxs reduce all``: a workspace's dark sets found,
+written as SOFs, and reduced unattended, in parallel, once.
+
+A set is reduced when its product is missing or older than its SOF, its raw
+frames, its master bias or the settings file (``-x``: every set).  Sets run
+in worker processes of the standard library's pool (``workers.process_pool``)
+or as tasks of an existing Dask cluster; each worker reduces many sets with
+``run.run_mdark``, as ``soxs mdark <sof> -o <workspace>`` would.  Only this
+process writes the database.  One lock per workspace: a second ``prep`` or
+``reduce all`` on it is refused while one runs.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+import fcntl
+import math
+import os
+from pathlib import Path
+import threading
+import time
+
+from .. import keywords as kw
+from .. import params
+from ..errors import InputError, OutputError, SoxsError
+from ..workers import process_pool, thread_count
+from . import group as grouping
+from .classify import Frame, classify, find_files
+from .db import Database, utc_now
+
+PASS, QC_FAIL, ERROR = "PASS", "QC FAIL", "ERROR"
+EXIT_LOCKED = 75          # EX_TEMPFAIL: another soxs process holds the workspace
+
+
+class Busy(SoxsError):
+    """Another ``soxs prep``/``reduce all``/``watch`` works on the workspace."""
+
+    exit_status = EXIT_LOCKED
+
+
+def check_workspace(workspace) -> Path:
+    """The workspace folder, which must exist and be readable.
+
+    Raises
+    ------
+    InputError
+        Missing, not a folder, or unreadable (exit status 2).
+    """
+    ws = Path(workspace)
+    if not ws.exists():
+        raise InputError(f"{ws}: workspace not found")
+    if not ws.is_dir():
+        raise InputError(f"{ws}: the workspace is not a folder")
+    if not os.access(ws, os.R_OK | os.X_OK):
+        raise InputError(f"{ws}: the workspace cannot be read (permission denied)")
+    return ws
+
+
+@contextmanager
+def workspace_lock(ws: Path):
+    """Hold the workspace's lock (``.soxs.lock``, an flock: released by the
+    kernel whatever ends the process; the file itself is never rewritten, so
+    a pass with nothing new changes no file).
+
+    Raises
+    ------
+    Busy
+        Another process holds it.
+    """
+    path = ws / kw.WORKSPACE_LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot create the workspace lock ({exc.strerror})") \
+            from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(f"{ws}: another soxs process (prep, reduce all or watch) is "
+                       f"working on this workspace (it holds {path}); try again when it "
+                       "has finished") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+# -- prep --------------------------------------------------------------------
+
+@dataclass
+class Prep:
+    """What ``prep`` found: every file, the sets, the SOFs it wrote."""
+
+    frames: list[Frame]
+    sets: list[grouping.DarkSet]
+    written: list[Path]
+    statuses: dict            # SOF name -> set status (reduced, failed included)
+
+    @property
+    def left_out(self) -> list[Frame]:
+        """Files that are neither raw darks nor master biases, with reasons."""
+        return [f for f in self.frames if not f.kind]
+
+
+def prep(workspace, db: Database | None = None) -> Prep:
+    """Classify every file of the workspace, group the darks and write one
+    SOF per complete set to ``<workspace>/sof``.
+
+    Headers are read only for new or changed files (the database remembers
+    the others).  Idempotent: with nothing new, no file changes.
+
+    Parameters
+    ----------
+    workspace : str or Path
+    db : Database, optional
+        Open database (default: the workspace's).
+
+    Returns
+    -------
+    Prep
+
+    Raises
+    ------
+    InputError
+        The workspace is missing or unreadable.
+    OutputError
+        The SOF folder or the database cannot be written.
+    """
+    ws = check_workspace(workspace).resolve()     # SOFs name frames by absolute path
+    own = db is None
+    db = db or Database(ws)
+    try:
+        frames = []
+        for path in find_files(ws):
+            try:
+                st = path.stat()
+            except OSError:
+                continue                       # gone meanwhile
+            cached = db.cached_frame(str(path), st.st_size, st.st_mtime)
+            frames.append(cached if cached is not None and cached.complete
+                          else classify(path))
+        sets = grouping.group(frames)
+        written = grouping.write_sofs(sets, ws / kw.WORKSPACE_SOF)
+        sof_of = {f.path: s.sof_name for s in sets for f in s.frames}
+        statuses = {}
+        for s in sets:
+            status = s.status
+            done = db.product_of(s.sof_name) if status == grouping.READY else None
+            if done is not None:
+                status = grouping.FAILED if done[1] == ERROR else grouping.REDUCED
+            statuses[s.sof_name] = status
+        if written or _changed(db, frames, sets):
+            db.record_prep(frames, sets, sof_of)
+        return Prep(frames, sets, written, statuses)
+    finally:
+        if own:
+            db.close()
+
+
+def _changed(db: Database, frames, sets) -> bool:
+    """Whether the database's picture of the workspace differs (a prep with
+    nothing new writes nothing, the database included)."""
+    known = db.conn.execute("SELECT path, size, mtime, kind, reason FROM raw_frames").fetchall()
+    now = sorted((f.path, f.size, f.mtime, f.kind, f.reason) for f in frames)
+    if sorted(known) != now:
+        return True
+    statuses = dict(db.conn.execute("SELECT sof, status FROM sets").fetchall())
+    return statuses != {s.sof_name: s.status for s in sets}
+
+
+# -- reduce all -----------------------------------------------------------------
+
+@dataclass
+class Job:
+    """One set to reduce: its SOF and the product it makes."""
+
+    sof: Path
+    product: Path
+    obs_date_utc: str
+    inputs_mtime: float = 0.0      # the newest of its SOF, frames and settings
+
+
+def _sof_inputs(sof: Path) -> list[Path]:
+    """The files a SOF names, found as ``soxs mdark`` finds them (missing
+    ones left out: the reduction reports them)."""
+    from ..frames import locate
+    out = []
+    for k, line in enumerate(sof.read_text().splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if words:
+            try:
+                out.append(locate(words[0], sof, f"{sof}, line {k}")[0])
+            except InputError:
+                continue
+    return out
+
+
+def _expected_product(ws: Path, sof: Path) -> tuple[Path, str]:
+    """The product a SOF makes (its first raw frame's DATE-OBS, arm and
+    EXPTIME name it) and that DATE-OBS."""
+    from ..product import stem
+    from ..rawio import read_header
+    raws = []
+    for path in _sof_inputs(sof):
+        try:
+            h = read_header(path)
+        except InputError:
+            continue
+        if kw.PRO_CATG not in h and kw.DATE_OBS in h:
+            raws.append(h)
+    if not raws:
+        return ws / kw.WORKSPACE_PRODUCTS / params.RECIPE / f"{sof.stem}.fits", ""
+    first = min(raws, key=lambda h: float(h.get(kw.MJD_OBS, math.inf)))
+    arm = str(first.get(kw.SEQ_ARM, "")).strip().upper()
+    name = stem(first[kw.DATE_OBS], arm, float(first.get(kw.EXPTIME, math.nan)))
+    return ws / kw.WORKSPACE_PRODUCTS / params.RECIPE / f"{name}.fits", str(first[kw.DATE_OBS])
+
+
+def plan(ws: Path, settings_path=None, redo: bool = False,
+         db: Database | None = None) -> tuple[list[Job], list[Job]]:
+    """(to reduce, up to date) among the SOFs in ``<workspace>/sof``.
+
+    A set is up to date when its product is newer than its SOF, raw frames,
+    master bias and settings file; a set whose last reduction failed is not
+    tried again until one of those changes (or ``redo``)."""
+    todo, done = [], []
+    sof_dir = ws / kw.WORKSPACE_SOF
+    for sof in sorted(sof_dir.glob("*.sof")) if sof_dir.is_dir() else []:
+        product, date = _expected_product(ws, sof)
+        inputs = [sof, *_sof_inputs(sof)]
+        if settings_path:
+            inputs.append(Path(settings_path))
+        newest = max((p.stat().st_mtime for p in inputs if p.exists()), default=0.0)
+        job = Job(sof, product, date, newest)
+        if redo:
+            todo.append(job)
+        elif product.exists():
+            (todo if product.stat().st_mtime < newest else done).append(job)
+        else:
+            failed = db.failed_inputs(sof.name) if db is not None else None
+            (done if failed is not None and failed >= newest else todo).append(job)
+    return todo, done
+
+
+_ONE_AT_A_TIME = threading.Lock()    # one run per process: run_mdark's log is per process
+
+
+def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: int,
+               fork: bool = True) -> dict:
+    """Reduce one SOF into the workspace (in a worker): the outcome as plain
+    data for the database and the summary; never raises for a bad set."""
+    from ..run import run_mdark
+    t0 = time.perf_counter()
+    out = {"sof": Path(sof).name, "sof_path": str(sof), "reduction_date_utc": utc_now()}
+    argv = ["mdark", str(sof), "-o", str(workspace)]
+    if settings_path:
+        argv += ["-s", str(settings_path)]
+    fork = fork and threading.current_thread() is threading.main_thread()
+    with _ONE_AT_A_TIME:
+        try:
+            res = run_mdark([str(sof)], workspace, settings_path, {"nthreads": nthreads},
+                            overwrite=True, argv=argv, fork=fork)
+        except SoxsError as exc:
+            out.update(status=ERROR, error=str(exc), exit_status=exc.exit_status)
+        except Exception as exc:      # noqa: BLE001 - one broken set never stops the night
+            out.update(status=ERROR, error=f"{type(exc).__name__}: {exc}", exit_status=1)
+        else:
+            md = res.md
+            out.update(status=PASS if md.qc_passed else QC_FAIL,
+                       product=str(res.products[kw.product_tag(md.arm)]),
+                       exit_status=0 if md.qc_passed else 5,
+                       obs_date_utc=str(md.frameset.first.header.get(kw.DATE_OBS, "")),
+                       qc=[{"name": r.qc.name, "value": r.value, "unit": r.qc.unit,
+                            "comment": r.qc.description,
+                            "min": r.range[0] if r.range else None,
+                            "max": r.range[1] if r.range else None,
+                            "status": r.status} for r in md.qc])
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _run_local(jobs, ws, settings_path, nworkers, record) -> None:
+    """Each set in a fresh fork of this process, which imports the heavy
+    modules once first: no set pays an interpreter start or an import, each
+    may fork its plot and statistics processes safely (this process never
+    runs the OpenMP kernel), and its memory goes back when it ends."""
+    from .. import plot, run, stack  # noqa: F401 - imported once, inherited by every fork
+    plot.import_matplotlib()
+    nworkers = min(nworkers, len(jobs))
+    nthreads = max(1, thread_count(0) // nworkers)    # workers x threads <= cores
+    args = [(str(j.sof), str(ws), settings_path, nthreads) for j in jobs]
+    with process_pool(nworkers, fresh=True) as pool:
+        for result in pool.imap_unordered(_star_reduce, args):
+            record(result)
+
+
+def _star_reduce(a):
+    return reduce_one(*a)
+
+
+def _run_dask(jobs, ws, settings_path, scheduler, record) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise SoxsError("--scheduler needs Dask: pip install 'soxs-mdark[dask]'") from None
+    with Client(scheduler) as client:
+        nthreads = max(1, min(client.nthreads().values(), default=1))
+        futures = [client.submit(reduce_one, str(j.sof), str(ws), settings_path, nthreads,
+                                 False, pure=False, key=f"soxs-mdark-{j.sof.name}")
+                   for j in jobs]
+        try:
+            for fut in as_completed(futures):
+                record(fut.result())
+        finally:
+            client.cancel(futures)
+
+
+@dataclass
+class Reduced:
+    """The outcome of ``reduce all``: every set with a SOF, this run's and
+    earlier ones'."""
+
+    results: list[dict]
+
+    @property
+    def exit_status(self) -> int:
+        """0 all reduced and passed, 5 some QC failed, 1 some set failed."""
+        statuses = {r["status"] for r in self.results}
+        return 1 if ERROR in statuses else 5 if QC_FAIL in statuses else 0
+
+
+def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int = 0,
+               scheduler: str | None = None, db: Database | None = None) -> Reduced:
+    """Reduce every SOF of the workspace whose product is missing or stale.
+
+    Parameters
+    ----------
+    workspace : str or Path
+    settings_path : str or Path, optional
+        Settings file for every set (its change makes products stale).
+    redo : bool
+        Reduce every set again (``-x``).
+    nworkers : int
+        Local worker processes; 0: the number of cores.
+    scheduler : str, optional
+        Address of a Dask distributed scheduler to send the sets to instead
+        (its workers must see the same file system).
+    db : Database, optional
+        Open database (default: the workspace's).
+
+    Returns
+    -------
+    Reduced
+        One result per SOF: those reduced now and the ones up to date.
+
+    Raises
+    ------
+    InputError
+        The workspace is missing or unreadable.
+    """
+    ws = check_workspace(workspace).resolve()
+    settings_path = str(Path(settings_path).resolve()) if settings_path else None
+    own = db is None
+    db = db or Database(ws)
+    try:
+        todo, done = plan(ws, settings_path, redo, db)
+        results = []
+        newest = {j.sof.name: j.inputs_mtime for j in todo}
+
+        def record(result):
+            result["inputs_mtime"] = newest.get(result["sof"])
+            db.record_result(result)
+            results.append(result)
+
+        if todo:
+            if scheduler:
+                _run_dask(todo, ws, settings_path, scheduler, record)
+            else:
+                _run_local(todo, ws, settings_path, nworkers or thread_count(0), record)
+        for job in done:
+            known = db.product_of(job.sof.name)
+            status = known[1] if known else PASS
+            results.append({"sof": job.sof.name, "sof_path": str(job.sof),
+                            "product": str(job.product) if job.product.exists() else None,
+                            "status": status, "error": known[2] if known else None,
+                            "up_to_date": True, "qc": _qc_of(db, job)})
+        order = {j.sof.name: k for k, j in enumerate(sorted(todo + done, key=lambda j: j.sof))}
+        results.sort(key=lambda r: order.get(r["sof"], 0))
+        return Reduced(results)
+    finally:
+        if own:
+            db.close()
+
+
+def _qc_of(db: Database, job: Job) -> list[dict]:
+    rows = db.conn.execute(
+        "SELECT qc_name, qc_value, qc_unit, qc_status FROM quality_control WHERE sof = ?",
+        (job.sof.name,)).fetchall()
+    return [{"name": n, "value": v, "unit": u, "status": s} for n, v, u, s in rows]

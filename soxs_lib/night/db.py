@@ -1,0 +1,147 @@
+"""The workspace's SQLite database, ``<workspace>/soxs.db``: raw frames,
+sets, products and QC, readable by any SQLite client.
+
+Only the process that runs ``prep`` or ``reduce all`` writes it (workers and
+Dask tasks return results to it), each change in one transaction, so a crash
+or a kill leaves the state before or after it, never half of it.  The schema
+version is SQLite's ``user_version``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from datetime import datetime, timezone
+from pathlib import Path
+import sqlite3
+
+from .. import keywords as kw
+from ..errors import OutputError
+from .classify import Frame
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE raw_frames (
+    path TEXT PRIMARY KEY, size INTEGER, mtime REAL, kind TEXT, reason TEXT,
+    complete INTEGER, arm TEXT, exptime REAL, readout TEXT, readout_id TEXT,
+    binning TEXT, night TEXT, tpl_start TEXT, tpl_nexp INTEGER, mjd_obs REAL,
+    date_obs TEXT, sof TEXT);
+CREATE TABLE sets (
+    sof TEXT PRIMARY KEY, arm TEXT, exptime REAL, readout TEXT, binning TEXT,
+    night TEXT, tpl_start TEXT, nframes INTEGER, nexp INTEGER, status TEXT,
+    first_date_obs TEXT, bias TEXT, updated_utc TEXT);
+CREATE TABLE products (
+    sof TEXT PRIMARY KEY, path TEXT, status TEXT, error TEXT, exit_status INTEGER,
+    reduction_date_utc TEXT, seconds REAL, inputs_mtime REAL);
+CREATE TABLE quality_control (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, recipe TEXT, product TEXT, sof TEXT,
+    qc_name TEXT, qc_value REAL, qc_unit TEXT, qc_comment TEXT, qc_min REAL,
+    qc_max REAL, qc_status TEXT, obs_date_utc TEXT, reduction_date_utc TEXT);
+CREATE INDEX quality_control_sof ON quality_control (sof);
+CREATE INDEX quality_control_name ON quality_control (qc_name, obs_date_utc);
+"""
+_FRAME_FIELDS = [f.name for f in fields(Frame)]
+
+
+def utc_now() -> str:
+    """The present time, ISO 8601 UTC to the second."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class Database:
+    """The workspace database, created on first use.
+
+    Raises
+    ------
+    OutputError
+        It cannot be opened or created, or was written by a newer soxs.
+    """
+
+    def __init__(self, workspace: Path):
+        self.path = Path(workspace) / kw.WORKSPACE_DB
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=60)
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                with self.conn:
+                    self.conn.executescript(SCHEMA)
+                    self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version > SCHEMA_VERSION:
+                raise OutputError(f"{self.path}: database schema {version} is newer than "
+                                  f"this soxs knows ({SCHEMA_VERSION})")
+        except sqlite3.Error as exc:
+            raise OutputError(f"{self.path}: cannot use the database ({exc})") from None
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    # -- prep ------------------------------------------------------------
+    def cached_frame(self, path: str, size: int, mtime: float) -> Frame | None:
+        """The classification of ``path`` if its size and mtime are unchanged."""
+        row = self.conn.execute(
+            f"SELECT {', '.join(_FRAME_FIELDS)} FROM raw_frames WHERE path = ?",
+            (path,)).fetchone()
+        if row is None:
+            return None
+        frame = Frame(**dict(zip(_FRAME_FIELDS, row, strict=True)))
+        if frame.size != size or frame.mtime != mtime:
+            return None
+        return Frame(**{**asdict(frame), "complete": bool(frame.complete)})
+
+    def record_prep(self, frames: list[Frame], sets, sof_of: dict) -> None:
+        """Replace what is known of the workspace's files and sets."""
+        now = utc_now()
+        with self.conn:
+            self.conn.execute("DELETE FROM raw_frames")
+            self.conn.executemany(
+                f"INSERT INTO raw_frames ({', '.join(_FRAME_FIELDS)}, sof) "
+                f"VALUES ({', '.join('?' * (len(_FRAME_FIELDS) + 1))})",
+                [tuple(asdict(f).values()) + (sof_of.get(f.path),) for f in frames])
+            self.conn.execute("DELETE FROM sets")
+            self.conn.executemany(
+                "INSERT INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(s.sof_name, s.arm, s.exptime, s.readout, s.binning, s.night,
+                  s.tpl_start, len(s.frames), s.nexp, s.status, s.first.date_obs,
+                  s.bias.path if s.bias else None, now) for s in sets])
+
+    # -- reduce all ----------------------------------------------------------
+    def product_of(self, sof: str) -> tuple | None:
+        """(path, status, error) of the last reduction of ``sof``."""
+        return self.conn.execute("SELECT path, status, error FROM products WHERE sof = ?",
+                                 (sof,)).fetchone()
+
+    def failed_inputs(self, sof: str) -> float | None:
+        """If the last reduction of ``sof`` failed, the modification time of
+        its newest input then (a later change deserves another try)."""
+        row = self.conn.execute("SELECT inputs_mtime FROM products WHERE sof = ? "
+                                "AND status = 'ERROR'", (sof,)).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def record_result(self, result: dict) -> None:
+        """Store one set's outcome and replace its QC rows, in one transaction."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO products VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (result["sof"], result.get("product"), result["status"],
+                 result.get("error"), result.get("exit_status"),
+                 result["reduction_date_utc"], result.get("seconds"),
+                 result.get("inputs_mtime")))
+            self.conn.execute("DELETE FROM quality_control WHERE sof = ?", (result["sof"],))
+            self.conn.executemany(
+                "INSERT INTO quality_control (recipe, product, sof, qc_name, qc_value, "
+                "qc_unit, qc_comment, qc_min, qc_max, qc_status, obs_date_utc, "
+                "reduction_date_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [("soxs_mdark", result.get("product"), result["sof"], q["name"], q["value"],
+                  q["unit"], q["comment"], q["min"], q["max"], q["status"],
+                  result.get("obs_date_utc"), result["reduction_date_utc"])
+                 for q in result.get("qc", [])])
+
+    def qc_rows(self) -> list[sqlite3.Row]:
+        """Every QC row with its set's arm, EXPTIME and readout, by date."""
+        self.conn.row_factory = sqlite3.Row
+        try:
+            return self.conn.execute(
+                "SELECT q.*, s.arm, s.exptime, s.readout, s.binning FROM quality_control q "
+                "LEFT JOIN sets s ON s.sof = q.sof ORDER BY q.obs_date_utc").fetchall()
+        finally:
+            self.conn.row_factory = None

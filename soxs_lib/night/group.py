@@ -1,0 +1,134 @@
+"""From classified files to dark sets and their SOFs.
+
+Darks of one set share the arm, EXPTIME (to 0.01 s), readout (CURID and
+CURNAME), binning, observing night and template run (``ESO TPL START``), so
+two templates of one night never mix.  A set is complete when it holds
+``ESO TPL NEXP`` frames (without TPL keywords: at least 3) and none is still
+being written.  A VIS set gets the MASTER_BIAS_VIS of the workspace with its
+binning and readout that is nearest in time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+from pathlib import Path
+import re
+
+from .. import keywords as kw
+from .classify import Frame
+
+READY, WAITING, TOO_FEW = "ready", "waiting for frames", "too few frames"
+REDUCED, FAILED = "reduced", "failed"
+
+
+@dataclass
+class DarkSet:
+    """The darks of one set, in time order, and its master bias (VIS)."""
+
+    arm: str
+    exptime: float
+    readout: str
+    readout_id: str
+    binning: str
+    night: str
+    tpl_start: str
+    frames: list[Frame] = field(default_factory=list)
+    bias: Frame | None = None
+
+    @property
+    def complete(self) -> list[Frame]:
+        """The members whose file is whole."""
+        return [f for f in self.frames if f.complete]
+
+    @property
+    def nexp(self) -> int | None:
+        """Frames the template announces (``ESO TPL NEXP``), if it does."""
+        values = [f.tpl_nexp for f in self.frames if f.tpl_nexp]
+        return max(values) if values and self.tpl_start else None
+
+    @property
+    def status(self) -> str:
+        """READY, WAITING (for frames) or TOO_FEW (frames for a master)."""
+        n = len(self.complete)
+        if n < len(self.frames) or (self.nexp is not None and n < self.nexp):
+            return WAITING
+        return READY if n >= kw.MIN_FRAMES else TOO_FEW
+
+    @property
+    def first(self) -> Frame:
+        """The earliest frame: it names the SOF and the product."""
+        return self.frames[0]
+
+    @property
+    def sof_name(self) -> str:
+        """The SOF name, as soxspipe makes it: ``<first DATE-OBS>_<ARM>_<binning>_<readout>_MDARK_<EXPTIME>S_SOXS.sof``."""
+        date = re.sub(r"[-:]", "", self.first.date_obs)[:15]
+        readout = re.sub(r"[^A-Za-z0-9]+", "_", self.readout).strip("_").upper() or "NONE"
+        exp = f"{self.exptime:g}".replace(".", "_")
+        return (f"{date}_{self.arm}_{self.binning.upper()}_{readout}_MDARK_{exp}S_SOXS.sof")
+
+    def sof_text(self) -> str:
+        """The SOF: absolute paths (the SOF does not sit beside the frames,
+        so only they mean the same under every reading), the raws in time
+        order, then the master bias."""
+        lines = [f"{f.path} {f.kind}\n" for f in self.complete]
+        if self.bias is not None:
+            lines.append(f"{self.bias.path} {kw.BIAS_TAG}\n")
+        return "".join(lines)
+
+
+def _key(f: Frame) -> tuple:
+    return (f.arm, round(f.exptime, 2), f.readout_id, f.readout, f.binning, f.night,
+            f.tpl_start)
+
+
+def group(frames: list[Frame]) -> list[DarkSet]:
+    """Dark sets of the classified ``frames``, in time order of their first frame.
+
+    Parameters
+    ----------
+    frames : list of Frame
+        Every classified file; only raw darks and master biases are used.
+
+    Returns
+    -------
+    list of DarkSet
+    """
+    sets: dict[tuple, DarkSet] = {}
+    for f in sorted((f for f in frames if f.is_dark), key=lambda f: (f.mjd_obs, f.path)):
+        k = _key(f)
+        if k not in sets:
+            sets[k] = DarkSet(f.arm, round(f.exptime, 2), f.readout, f.readout_id,
+                              f.binning, f.night, f.tpl_start)
+        sets[k].frames.append(f)
+    biases = [f for f in frames if f.kind == kw.BIAS_TAG]
+    for s in sets.values():
+        if s.arm != "VIS":
+            continue
+        fits = [b for b in biases if (b.binning, b.readout_id, b.readout) ==
+                (s.binning, s.readout_id, s.readout)]
+        if fits:
+            t = s.first.mjd_obs
+            s.bias = min(fits, key=lambda b: (abs(b.mjd_obs - t) if math.isfinite(b.mjd_obs)
+                                              else math.inf, b.path))
+    return sorted(sets.values(), key=lambda s: (s.first.mjd_obs, s.sof_name))
+
+
+def write_sofs(sets: list[DarkSet], folder: Path) -> list[Path]:
+    """Write the SOF of every READY set into ``folder`` whose content
+    changed; an unchanged SOF is not touched (a second prep changes no file).
+    Returns the SOFs written."""
+    from ..publish import ensure_dir, write_atomic
+    written = []
+    for s in sets:
+        if s.status != READY:
+            continue
+        path = Path(folder) / s.sof_name
+        text = s.sof_text()
+        if path.exists() and path.read_text() == text:
+            continue
+        ensure_dir(folder)
+        write_atomic(path, text)
+        written.append(path)
+    return written

@@ -1,0 +1,69 @@
+"""The terminal tables of ``prep`` and ``reduce all``, and the JSON of the
+latter for automation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .batch import Prep, Reduced
+
+# the QC values the summary shows (the database holds them all)
+SUMMARY_QC = ("MDARK MEDIAN", "RAW RON", "HOTPIX FRAC")
+
+
+def _table(head, rows) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
+    return [fmt(head), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)]
+
+
+def prep_text(prep: Prep, workspace) -> str:
+    """The sets found (with their status) and the files left out, with reasons."""
+    ws = Path(workspace)
+    rows = [(s.arm, f"{s.exptime:g}", s.readout, s.binning, s.night, s.tpl_start or "-",
+             f"{len(s.complete)}" + (f"/{s.nexp}" if s.nexp else ""),
+             prep.statuses[s.sof_name], s.sof_name if s.status == "ready" else "-")
+            for s in prep.sets]
+    out = [f"soxs prep {ws}: {len(prep.sets)} dark set(s), {len(prep.written)} SOF(s) "
+           f"written, {len(prep.left_out)} file(s) left out", ""]
+    if rows:
+        out += _table(("arm", "EXPTIME", "readout", "binning", "night", "template",
+                       "frames", "status", "SOF"), rows)
+    waiting = [f for s in prep.sets for f in s.frames if not f.complete]
+    if waiting:
+        out += ["", "Still being written:"] + [f"  {_rel(f.path, ws)}" for f in waiting]
+    if prep.left_out:
+        out += ["", "Left out:"] + [f"  {_rel(f.path, ws)}: {f.reason}" for f in prep.left_out]
+    return "\n".join(out)
+
+
+def _rel(path, ws: Path) -> str:
+    try:
+        return str(Path(path).relative_to(ws))
+    except ValueError:
+        return str(path)
+
+
+def reduce_text(reduced: Reduced) -> str:
+    """One row per set: SOF, product, status and the main QC values."""
+    rows = []
+    for r in reduced.results:
+        qc = {q["name"]: q for q in r.get("qc", [])}
+        values = [f"{qc[n]['value']:.4g}" if n in qc and qc[n]["value"] is not None else "-"
+                  for n in SUMMARY_QC]
+        status = r["status"] + (" (up to date)" if r.get("up_to_date") else "")
+        rows.append((r["sof"], Path(r["product"]).name if r.get("product") else "-",
+                     status, *values))
+    out = _table(("set (SOF)", "product", "status", *SUMMARY_QC), rows) if rows else \
+        ["nothing to reduce: no SOF in the workspace's sof/ folder"]
+    errors = [r for r in reduced.results if r.get("error")]
+    if errors:
+        out += ["", "Errors:"] + [f"  {r['sof']}: {r['error']}" for r in errors]
+    return "\n".join(out)
+
+
+def reduce_json(reduced: Reduced) -> str:
+    """The same as ``reduce_text``, and every QC value, as JSON."""
+    return json.dumps({"exit_status": reduced.exit_status, "sets": reduced.results},
+                      indent=1, default=str)

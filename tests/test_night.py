@@ -1,0 +1,429 @@
+"""A night in, every dark set out: prep (classify, group, SOFs), reduce all
+(skip and redo, failures, the lock, signals), the QC database, watch, the
+trend plot and the Dask path."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import warnings
+
+from astropy.io import fits
+import numpy as np
+import pytest
+
+from soxs_lib import cli, qc
+from soxs_lib.night import batch, classify, group
+from soxs_lib.night.db import SCHEMA_VERSION, Database
+from soxs_lib.simulate import NIGHT_SETS, simulate_darks, simulate_night
+
+SOXS = Path(sys.executable).with_name("soxs")
+
+# small sets (VIS binned 2x2): (EXPTIME, readout, start)
+MINI = ((300.0, "SLOW", "2026-01-11T21:00:00"), (600.0, "SLOW", "2026-01-11T22:00:00"),
+        (300.0, "FAST", "2026-01-11T23:00:00"))
+
+
+def make_mini(root: Path) -> Path:
+    raw = root / "raw" / "2026-01-11"
+    for k, (exptime, readout, start) in enumerate(MINI):
+        simulate_darks(raw, arm="VIS", nframes=3, exptime=exptime, binning=2, seed=40 + k,
+                       readout=readout, start=start, write_sof=False, cosmics_per_frame=20,
+                       prefix=f"SOXS_{k}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def mini_template(tmp_path_factory):
+    return make_mini(tmp_path_factory.mktemp("mini_template"))
+
+
+@pytest.fixture
+def mini(mini_template, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(mini_template, ws)
+    return ws
+
+
+def raws(ws: Path) -> list[Path]:
+    return sorted((ws / "raw").rglob("*.fits"))
+
+
+def snapshot(ws: Path) -> dict:
+    return {str(p): (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in ws.rglob("*") if p.is_file()}
+
+
+# -- the night end to end ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("night")
+    truths = simulate_night(ws, seed=3)
+    return ws, truths
+
+
+def test_a_simulated_night_prepped_and_reduced(night, capsys):
+    ws, truths = night
+    assert cli.main(["prep", str(ws)]) == 0
+    out = capsys.readouterr().out
+    ready = [t for t, s in zip(truths, NIGHT_SETS, strict=True) if s[5] is None]
+    assert f"{len(truths)} dark set(s), {len(ready)} SOF(s) written" in out
+    assert "waiting for frames" in out and out.count("not a dark") == 5
+    sofs = sorted((ws / "sof").glob("*.sof"))
+    assert len(sofs) == len(ready) == 8
+    assert "20260111T211000_NIR_1X1_NDR_MDARK_300S_SOXS.sof" in [s.name for s in sofs]
+    assert "20260111T234000_NIR_1X1_NDR_MDARK_300S_SOXS.sof" in [s.name for s in sofs]
+    for sof in sofs:                      # absolute paths: the same under every reading
+        assert all(Path(line.split()[0]).is_absolute() for line in sof.read_text().splitlines())
+    rc, out = _reduce(ws, "--json")
+    assert rc == 0
+    summary = json.loads(out)
+    assert summary["exit_status"] == 0 and len(summary["sets"]) == 8
+    assert {s["status"] for s in summary["sets"]} == {"PASS"}
+    products = sorted((ws / "products/soxs_mdark").glob("*.fits"))
+    assert len(products) == 8 and len(list((ws / "qc/soxs_mdark").glob("*.png"))) == 8
+    # each product is what soxs mdark makes of its SOF
+    one = sofs[0]
+    assert cli.main(["mdark", str(one), "-o", str(ws / "alone")]) == 0
+    alone = next((ws / "alone/products/soxs_mdark").glob("*.fits"))
+    np.testing.assert_array_equal(fits.getdata(alone, "FLUX"),
+                                  fits.getdata(ws / "products/soxs_mdark" / alone.name, "FLUX"))
+    capsys.readouterr()
+    # the database: schema, sets and soxspipe's QC columns, one row per metric
+    with sqlite3.connect(ws / "soxs.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(quality_control)")]
+        for c in ("recipe", "product", "sof", "qc_name", "qc_value", "qc_unit", "qc_comment",
+                  "qc_min", "qc_max", "qc_status", "obs_date_utc", "reduction_date_utc"):
+            assert c in cols
+        per_set = dict(conn.execute("SELECT sof, count(*) FROM quality_control GROUP BY sof"))
+        assert set(per_set) == {s.name for s in sofs}
+        assert set(per_set.values()) == {len(qc.QC_DEFS)}
+        statuses = dict(conn.execute("SELECT sof, status FROM sets"))
+        assert sorted(statuses.values()).count("waiting for frames") == 1
+        nraw = conn.execute("SELECT count(*) FROM raw_frames WHERE kind LIKE 'DARK_%'")
+        assert nraw.fetchone()[0] == sum(s[1] for s in NIGHT_SETS)
+        row = conn.execute("SELECT qc_value, qc_min, qc_max, qc_status FROM quality_control "
+                           "WHERE qc_name = 'RAW RON' AND sof LIKE '%NIR%' LIMIT 1").fetchone()
+        assert abs(row[0] - 7.3) < 0.3 and (row[1], row[2], row[3]) == (0.0, 30.0, "PASS")
+    # the trend view
+    assert cli.main(["qc", "trend", str(ws)]) == 0
+    pngs = sorted((ws / "qc/trend").glob("*.png"))
+    assert [p.name for p in pngs] == ["NIR_MDARK_QC_TREND.png", "VIS_MDARK_QC_TREND.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" and p.stat().st_size > 20000 for p in pngs)
+
+
+# -- classification ---------------------------------------------------------------------
+
+def _variant(src: Path, dst: Path, **cards):
+    with fits.open(src) as h:
+        hdr = h[0].header.copy()
+        for k, v in cards.items():
+            key = k.replace("_", " ")
+            if v is None:
+                del hdr[key]
+            else:
+                hdr[key] = v
+        fits.PrimaryHDU(h[0].data, hdr).writeto(dst)
+
+
+def test_each_file_is_classified_with_its_reason(mini):
+    src = raws(mini)[0]
+    other = mini / "other"
+    other.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _variant(src, other / "flat.fits", **{"HIERARCH ESO DPR TYPE": "FLAT"})
+        _variant(src, other / "xsh.fits", INSTRUME="XSHOOTER")
+        _variant(src, other / "uvb.fits", **{"HIERARCH ESO SEQ ARM": "UVB"})
+        _variant(src, other / "product.fits", **{"HIERARCH ESO PRO CATG": "DARK_VIS"})
+        _variant(src, other / "mbias.fits", **{"HIERARCH ESO PRO CATG": "MASTER_BIAS_VIS"})
+        _variant(src, other / "noexp.fits", EXPTIME=None)
+    (other / "garbage.fits").write_bytes(b"\0not fits" * 500)
+    (other / "notes.txt").write_text("the dome was closed\n")
+    (other / ".hidden.fits").write_bytes(b"x")
+    got = {Path(f.path).name: f for f in map(classify.classify, classify.find_files(mini))}
+    assert ".hidden.fits" not in got
+    assert got["flat.fits"].reason == "not a dark (ESO DPR TYPE = FLAT)"
+    assert got["xsh.fits"].reason == "other instrument (INSTRUME = 'XSHOOTER')"
+    assert "is not one soxs_mdark reduces" in got["uvb.fits"].reason
+    assert got["product.fits"].reason == "a product (ESO PRO CATG = DARK_VIS)"
+    assert got["mbias.fits"].kind == "MASTER_BIAS_VIS"
+    assert got["noexp.fits"].reason == "missing keyword(s) EXPTIME"
+    assert got["garbage.fits"].reason.startswith("unreadable: ")
+    assert got["notes.txt"].reason == "not a FITS file"
+    assert got[src.name].kind == "DARK_VIS" and got[src.name].complete
+    # soxs's own folders and files are not looked at
+    for own in ("products", "qc", "sof"):
+        (mini / own).mkdir(exist_ok=True)
+        shutil.copy(src, mini / own / "x.fits")
+    assert not [p for p in classify.find_files(mini) if p.parent.name in ("products", "qc", "sof")]
+
+
+def test_archives_are_found_and_classified_like_plain_files(mini):
+    import gzip
+    src = raws(mini)[0]
+    gz = mini / "raw" / (src.name + ".gz")
+    gz.write_bytes(gzip.compress(src.read_bytes(), compresslevel=1))
+    frame = classify.classify(gz)
+    assert frame.kind == "DARK_VIS" and frame.complete and frame.exptime == 300.0
+
+
+# -- grouping -------------------------------------------------------------------------------
+
+def _frame(**kw):
+    base = dict(path="x", size=1, mtime=0.0, kind="DARK_NIR", arm="NIR", exptime=300.0,
+                readout="NDR", readout_id="1", binning="1x1", night="2026-01-11",
+                tpl_start="2026-01-11T21:00:00", tpl_nexp=3, mjd_obs=61051.0,
+                date_obs="2026-01-11T21:00:00")
+    base.update(kw)
+    return classify.Frame(**base)
+
+
+def test_grouping_rounds_exptime_and_separates_templates_and_nights():
+    fs = [_frame(path="a", exptime=300.001, mjd_obs=1.0), _frame(path="b", exptime=300.004,
+                                                                 mjd_obs=2.0),
+          _frame(path="c", exptime=300.0, mjd_obs=3.0),
+          _frame(path="d", exptime=300.02, mjd_obs=4.0)]       # another EXPTIME
+    sets = group.group(fs)
+    assert sorted(len(s.frames) for s in sets) == [1, 3]
+    two = [_frame(path=f"t1{i}", mjd_obs=i) for i in range(3)] + \
+          [_frame(path=f"t2{i}", mjd_obs=10 + i, tpl_start="2026-01-11T23:00:00")
+           for i in range(3)]
+    assert [s.status for s in group.group(two)] == [group.READY, group.READY]
+
+
+def test_the_night_boundary_is_mjd_minus_15_hours():
+    # 2026-01-12 14:59 and 15:01 UTC: the first belongs to the night of the 11th
+    assert classify.night_of(61052.0 + 14.98 / 24) == "2026-01-11"
+    assert classify.night_of(61052.0 + 15.02 / 24) == "2026-01-12"
+
+
+def test_incomplete_template_waits_and_small_sets_are_too_few():
+    waiting = [_frame(path=f"w{i}", mjd_obs=i, tpl_nexp=5) for i in range(3)]
+    assert group.group(waiting)[0].status == group.WAITING
+    two = [_frame(path=f"s{i}", mjd_obs=i, tpl_nexp=2) for i in range(2)]
+    assert group.group(two)[0].status == group.TOO_FEW
+    no_tpl = [_frame(path=f"n{i}", mjd_obs=i, tpl_start="", tpl_nexp=None) for i in range(2)]
+    assert group.group(no_tpl)[0].status == group.TOO_FEW
+
+
+def test_a_file_still_being_written_holds_its_set_until_complete(mini, capsys):
+    victim = raws(mini)[4]
+    whole = victim.read_bytes()
+    victim.write_bytes(whole[: len(whole) // 3])
+    assert cli.main(["prep", str(mini)]) == 0
+    out = capsys.readouterr().out
+    assert "2 SOF(s) written" in out and "waiting for frames" in out
+    assert f"Still being written:\n  raw/2026-01-11/{victim.name}" in out
+    victim.write_bytes(whole)                 # the copy completes
+    assert cli.main(["prep", str(mini)]) == 0
+    assert "1 SOF(s) written" in capsys.readouterr().out
+    assert len(list((mini / "sof").glob("*.sof"))) == 3
+
+
+def test_vis_sets_get_the_nearest_master_bias_of_their_binning_and_readout(mini, capsys):
+    src = raws(mini)[0]
+    mb = mini / "calib"
+    mb.mkdir()
+    for name, date, mjd in (("far.fits", "2026-01-05T10:00:00", 61045.4),
+                            ("near.fits", "2026-01-11T12:00:00", 61051.5)):
+        hdr = fits.getheader(src)
+        hdr["HIERARCH ESO PRO CATG"] = "MASTER_BIAS_VIS"
+        hdr["DATE-OBS"], hdr["MJD-OBS"] = date, mjd
+        fits.HDUList([fits.PrimaryHDU(header=hdr),
+                      fits.ImageHDU(np.full(fits.getdata(src).shape, 1000.0, np.float32),
+                                    name="FLUX")]).writeto(mb / name)
+    assert cli.main(["prep", str(mini)]) == 0
+    capsys.readouterr()
+    slow = [p for p in (mini / "sof").glob("*SLOW*.sof")]
+    fast = [p for p in (mini / "sof").glob("*FAST*.sof")]
+    for sof in slow:
+        assert f"{mb / 'near.fits'} MASTER_BIAS_VIS" in sof.read_text()
+    assert "MASTER_BIAS_VIS" not in fast[0].read_text()       # no bias of its readout
+
+
+def test_prep_is_idempotent(mini, capsys):
+    assert cli.main(["prep", str(mini)]) == 0
+    before = snapshot(mini)
+    time.sleep(0.02)
+    assert cli.main(["prep", str(mini)]) == 0
+    capsys.readouterr()
+    after = snapshot(mini)
+    assert after == before                    # no SOF, no database, no raw frame touched
+
+
+def test_prep_of_a_missing_or_unreadable_workspace(tmp_path, capsys):
+    assert cli.main(["prep", str(tmp_path / "nope")]) == 2
+    assert "workspace not found" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["prep", str(empty)]) == 0
+
+
+# -- reduce all ---------------------------------------------------------------------
+
+def _reduce(ws, *extra):
+    """``soxs reduce all`` as operators run it: its own process, which never
+    runs the kernel itself and forks a fresh worker per set (pytest's
+    process may have run numba's OpenMP kernel, after which a fork may not)."""
+    res = subprocess.run([str(SOXS), "reduce", "all", str(ws), "-j", "2", *map(str, extra)],
+                         capture_output=True, text=True, timeout=600)
+    assert "Traceback" not in res.stderr, res.stderr
+    return res.returncode, res.stdout
+
+
+def test_reduce_all_skips_what_is_up_to_date_and_redoes_what_changed(mini, capsys, tmp_path):
+    assert cli.main(["prep", str(mini)]) == 0
+    assert _reduce(mini)[0] == 0
+    products = sorted((mini / "products/soxs_mdark").glob("*.fits"))
+    assert len(products) == 3
+    stamp = {p.name: p.stat().st_mtime_ns for p in products}
+    rc, out = _reduce(mini)                                     # nothing to do
+    assert rc == 0 and out.count("(up to date)") == 3
+    assert {p.name: p.stat().st_mtime_ns for p in products} == stamp
+    time.sleep(0.05)
+    os.utime(raws(mini)[0])                                     # one input changed
+    assert _reduce(mini)[0] == 0
+    changed = [p.name for p in products if p.stat().st_mtime_ns != stamp[p.name]]
+    assert len(changed) == 1
+    settings = tmp_path / "s.yaml"
+    settings.write_text("soxs_mdark:\n  hot_pixel_sigma: 6\n")
+    stamp = {p.name: p.stat().st_mtime_ns for p in products}
+    assert _reduce(mini, "-s", settings)[0] == 0                # settings newer: all
+    assert all(p.stat().st_mtime_ns != stamp[p.name] for p in products)
+    stamp = {p.name: p.stat().st_mtime_ns for p in products}
+    assert _reduce(mini, "-s", settings)[0] == 0
+    assert {p.name: p.stat().st_mtime_ns for p in products} == stamp
+    assert _reduce(mini, "-s", settings, "-x")[0] == 0          # -x: every set again
+    assert all(p.stat().st_mtime_ns != stamp[p.name] for p in products)
+
+
+def test_a_failing_set_never_stops_the_others(mini, capsys):
+    assert cli.main(["prep", str(mini)]) == 0
+    bad = raws(mini)[4]                      # second set: one frame becomes unreadable
+    bad.write_bytes(b"SIMPLE  =" + b"\0" * 100)
+    rc, out = _reduce(mini)
+    assert rc == 1
+    assert out.count("PASS") == 2 and "ERROR" in out and bad.name in out
+    with sqlite3.connect(mini / "soxs.db") as conn:
+        rows = dict(conn.execute("SELECT status, count(*) FROM products GROUP BY status"))
+        error = conn.execute("SELECT error FROM products WHERE status = 'ERROR'").fetchone()[0]
+    assert rows == {"PASS": 2, "ERROR": 1} and bad.name in error
+    rc, out = _reduce(mini)                  # not retried until its inputs change
+    assert rc == 1 and "ERROR (up to date)" in out
+
+
+def test_qc_failure_is_exit_5(mini, tmp_path, capsys):
+    settings = tmp_path / "tight.yaml"
+    settings.write_text("soxs_mdark:\n  vis:\n    qc-acceptable-ranges:\n"
+                        "      mdark-median: [100, 200]\n")
+    assert cli.main(["prep", str(mini)]) == 0
+    rc, out = _reduce(mini, "-s", settings)
+    assert rc == 5 and "QC FAIL" in out
+
+
+def test_nothing_to_do_is_success(tmp_path, capsys):
+    assert cli.main(["reduce", "all", str(tmp_path)]) == 0
+    assert "nothing to reduce" in capsys.readouterr().out
+
+
+def test_a_second_run_on_the_workspace_is_refused(mini):
+    with batch.workspace_lock(mini):
+        res = subprocess.run([str(SOXS), "reduce", "all", str(mini)], capture_output=True,
+                             text=True, timeout=120)
+    assert res.returncode == batch.EXIT_LOCKED
+    assert "another soxs process (prep, reduce all or watch) is working on this workspace" \
+        in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_in_the_middle_leaves_whole_products_and_a_consistent_database(mini, sig):
+    assert cli.main(["prep", str(mini)]) == 0
+    proc = subprocess.Popen([str(SOXS), "reduce", "all", str(mini), "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.2)                       # the workers are reducing
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode in (0, 130), err
+    assert "Traceback" not in err
+    time.sleep(0.5)                       # the pool's workers are gone too
+    prod = mini / "products/soxs_mdark"
+    leftovers = [p for p in prod.rglob("*") if p.name.startswith(".")] if prod.exists() else []
+    assert leftovers == []
+    with sqlite3.connect(mini / "soxs.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        for path, status in conn.execute("SELECT path, status FROM products"):
+            assert status != "PASS" or Path(path).exists()
+    for fits_path in prod.glob("*.fits") if prod.exists() else []:
+        with fits.open(fits_path, checksum=True) as h:
+            assert len(h) == 4 and all(hdu.verify_checksum() == 1 for hdu in h)
+    assert _reduce(mini)[0] == 0          # the next run finishes the night
+
+
+# -- watch ----------------------------------------------------------------------------
+
+def test_watch_reduces_a_set_once_its_last_frame_arrives(mini_template, tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "raw").mkdir(parents=True)
+    proc = subprocess.Popen([str(SOXS), "watch", str(ws), "--interval", "0.3", "-j", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2.0)
+        assert proc.poll() is None
+        # frames arrive; the last one is written in two steps
+        target = ws / "raw" / "2026-01-11"
+        target.mkdir()
+        frames = sorted((mini_template / "raw" / "2026-01-11").glob("SOXS_0_*.fits"))
+        for f in frames[:2]:
+            shutil.copy(f, target / f.name)
+        whole = frames[2].read_bytes()
+        (target / frames[2].name).write_bytes(whole[:5000])
+        time.sleep(1.5)
+        assert not (ws / "products").exists() or not list((ws / "products").rglob("*.fits"))
+        (target / frames[2].name).write_bytes(whole)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not list((ws / "products").rglob("*.fits")):
+            time.sleep(0.3)
+        assert len(list((ws / "products").rglob("*.fits"))) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "1 new SOF(s), 1 set(s) reduced" in out and "stopped (SIGTERM)" in out
+    assert out.count("new SOF") == 1                     # quiet when nothing changes
+
+
+# -- Dask ----------------------------------------------------------------------------------
+
+def test_the_dask_path_gives_what_the_local_pool_gives(mini, tmp_path):
+    distributed = pytest.importorskip("distributed", reason="pip install '.[dask]'")
+    local = tmp_path / "local"
+    shutil.copytree(mini, local)
+    assert cli.main(["prep", str(mini)]) == 0 and cli.main(["prep", str(local)]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        assert cli.main(["reduce", "all", str(mini), "--scheduler",
+                         cluster.scheduler_address]) == 0
+    assert _reduce(local)[0] == 0
+    a = sorted((mini / "products/soxs_mdark").glob("*.fits"))
+    b = sorted((local / "products/soxs_mdark").glob("*.fits"))
+    assert [p.name for p in a] == [p.name for p in b] and len(a) == 3
+    for pa, pb in zip(a, b, strict=True):
+        for ext in ("FLUX", "ERR", "QUAL"):
+            np.testing.assert_array_equal(fits.getdata(pa, ext), fits.getdata(pb, ext))
+    db = Database(mini)
+    try:
+        assert len(db.qc_rows()) == 3 * len(qc.QC_DEFS)
+    finally:
+        db.close()
