@@ -46,13 +46,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from peers import (ANSI, DATA, HERE, PY, SOXS, WORK, ensure_hawki, ensure_soxspipe, log,
-                   peer_versions, soxspipe_default_settings, tail)
+from peers import (ANSI, DATA, HERE, PY, SOXS, WORK, Run, ensure_hawki, ensure_soxspipe, log,
+                   peer_versions, run_measured, soxspipe_default_settings, tail)
 
 RAW_SHAPE = {"NIR": (2048, 2048), "VIS": (4096, 908)}      # (NAXIS2, NAXIS1)
 HAWKI_CHIP = (2048, 2048)
@@ -90,35 +89,6 @@ SOXSPIPE_OPTIONAL = ["ESO DET OUT1 CONAD", "ESO DET OUT1 GAIN", "ESO DET CHIP RO
 
 
 
-@dataclass
-class Run:
-    ok: bool
-    rc: int
-    wall: float
-    rss_mb: float
-    note: str = ""
-
-
-def run_measured(cmd, cwd: Path, log_path: Path, timeout: float) -> tuple[int, float, float]:
-    """Run ``cmd``; return (exit code, wall s, child's peak RSS in MB)."""
-    cwd.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, stdout=out,
-                                stderr=subprocess.STDOUT, env=os.environ.copy())
-        timer = threading.Timer(timeout, proc.kill)   # our own child only
-        timer.start()
-        try:
-            _, status, ru = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - t0
-    rc = os.waitstatus_to_exitcode(status)
-    proc.returncode = rc                      # already reaped: keep Popen from waiting
-    return rc, wall, ru.ru_maxrss / 1024.0   # ru_maxrss is in KiB on Linux
-
-
-# ---------------------------------------------------------------------- input data
 def packed_raws(arm: str, n: int, form: str) -> tuple[Path, list[Path]]:
     """The simulated darks of ``arm``/``n`` gzip- or tile-compressed (made once)."""
     plain_sof, plain = soxs_raws(arm, n)
@@ -474,7 +444,7 @@ def build_table(cases: list[Case], tools: list[str]):
     return head, rows
 
 
-def format_text(head, rows) -> str:
+def format_text(head, rows, grouped: bool = True) -> str:
     w = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     w[-1] = len(head[-1])     # notes: free width
     line = lambda r: "  ".join(str(x).ljust(w[i]) if i < 3 or i == len(r) - 1
@@ -482,7 +452,7 @@ def format_text(head, rows) -> str:
     out = [line(head), "-" * (sum(w) + 2 * (len(w) - 1))]
     prev = None
     for r in rows:
-        if r[0] and prev is not None:
+        if grouped and r[0] and prev is not None:
             out.append("")
         out.append(line(r))
         prev = r
@@ -545,6 +515,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tools", default=",".join(ALL_TOOLS),
                     help="comma-separated subset of " + ",".join(ALL_TOOLS))
     ap.add_argument("--timeout", type=float, default=1800.0, help="per run, seconds")
+    ap.add_argument("--night", action=argparse.BooleanOptionalAction, default=None,
+                    help="the night case (default: on, off with --quick)")
     ap.add_argument("--md", nargs="?", const=str(HERE / "results.md"), default=None,
                     metavar="PATH", help="also write the table in Markdown "
                     "(default path benchmarks/results.md)")
@@ -622,6 +594,11 @@ def main(argv=None) -> int:
                 if not r.ok:
                     log(r.note)
 
+    night_table = None
+    if a.night if a.night is not None else not a.quick:
+        from night import run_night
+        log("night case: soxs reduce all, soxs mdark per set, soxspipe per set ...")
+        night_table = run_night(repeat, a.timeout, sp_exe, sp_settings)
     head, rows = build_table(cases, tools)
     elapsed = time.perf_counter() - t_start
     text = format_text(head, rows)
@@ -636,6 +613,9 @@ def main(argv=None) -> int:
         "all frames, write FLUX/QUAL/ERR with checksums")
     log("")
     log(text)
+    if night_table:
+        log("")
+        log(format_text(*night_table, grouped=False))
     for p in problems:
         log(f"NOTE: {p}")
     import resource
@@ -652,7 +632,9 @@ def main(argv=None) -> int:
     if a.md:
         Path(a.md).write_text("# soxs mdark benchmark\n\n" + "\n".join(
             f"- {l}" for l in header + versions) + f"\n- {repeat} timed runs per tool and "
-            "case (medians)\n\n" + format_md(*build_summary(cases)) + "\n\n## Every run"
+            "case (medians)\n\n" + format_md(*build_summary(cases)) +
+            ("\n\n## A night\n\n" + format_md(*night_table) if night_table else "") +
+            "\n\n## Every run"
             "\n\n" + format_md(head, rows) + "\n" +
             "".join(f"\nNote: {p}\n" for p in problems))
         log(f"wrote {a.md}")

@@ -10,7 +10,9 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -133,3 +135,32 @@ def peer_versions(have_sp: bool, have_hawki: bool) -> list[str]:
     return out
 
 
+@dataclass
+class Run:
+    ok: bool
+    rc: int
+    wall: float
+    rss_mb: float
+    note: str = ""
+
+
+def run_measured(cmd, cwd: Path, log_path: Path, timeout: float) -> tuple[int, float, float]:
+    """Run ``cmd``; return (exit code, wall s, child's peak RSS in MB)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([str(c) for c in cmd], cwd=cwd, stdout=out,
+                                stderr=subprocess.STDOUT, env=os.environ.copy())
+        timer = threading.Timer(timeout, proc.kill)   # our own child only
+        timer.start()
+        try:
+            _, status, ru = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - t0
+    rc = os.waitstatus_to_exitcode(status)
+    proc.returncode = rc                      # already reaped: keep Popen from waiting
+    return rc, wall, ru.ru_maxrss / 1024.0   # ru_maxrss is in KiB on Linux
+
+
+# ---------------------------------------------------------------------- input data

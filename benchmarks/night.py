@@ -1,0 +1,136 @@
+"""The benchmark's night case: one simulated night (``soxs simulate --night``:
+8 complete dark sets of both arms) reduced three ways, side by side --
+``soxs reduce all`` (one command, parallel workers), ``soxs mdark`` run once
+per set, and soxspipe's ``mdark`` run once per set -- with the floor of every
+set (interpreter, numpy and astropy, read the set's frames, write a product).
+
+Reported: the total time, the per-set time of ``reduce all`` over that set's
+floor (median and worst over the sets), and peak memory; and ``reduce all``'s
+peak memory on half the sets against all of them (flat when a set's memory is
+returned when it ends).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+from pathlib import Path
+
+from peers import DATA, HERE, PY, SOXS, WORK, log, run_measured
+
+NIGHT = DATA / "night"
+
+
+def night_workspace() -> tuple[Path, list[Path]]:
+    """A prepped copy of the simulated night (raw frames hard-linked) and its SOFs."""
+    if not (NIGHT / "raw").exists():
+        log(f"simulating a night in {NIGHT} ...")
+        run_measured([SOXS, "simulate", "--night", "-o", NIGHT], WORK, WORK / "night_sim.log",
+                     3600)
+    ws = WORK / "night" / "ws"
+    shutil.rmtree(ws, ignore_errors=True)
+    for src in sorted((NIGHT / "raw").rglob("*.fits")):
+        dst = ws / src.relative_to(NIGHT)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.link(src, dst)
+    run_measured([SOXS, "prep", ws], ws, WORK / "night" / "prep.log", 600)
+    return ws, sorted((ws / "sof").glob("*.sof"))
+
+
+def _shape(product: Path) -> tuple[int, int]:
+    from astropy.io import fits
+    h = fits.getheader(product, "FLUX")
+    return int(h["NAXIS2"]), int(h["NAXIS1"])
+
+
+def _sof_files(sof: Path) -> list[str]:
+    return [line.split()[0] for line in sof.read_text().splitlines() if line.strip()]
+
+
+def _half(sofs: list[Path]) -> Path:
+    """A workspace with the first half of the sets only."""
+    half = WORK / "night" / "half"
+    shutil.rmtree(half, ignore_errors=True)
+    (half / "sof").mkdir(parents=True)
+    for sof in sofs[: len(sofs) // 2]:
+        shutil.copy(sof, half / "sof" / sof.name)
+    return half
+
+
+def run_night(repeat: int, timeout: float, sp_exe=None, sp_settings=None) -> tuple[list, list]:
+    """Run the three ways ``repeat`` times, alternating; (head, rows) of the table."""
+    ws, sofs = night_workspace()
+    half = _half(sofs)
+    out = WORK / "night"
+    walls = {k: [] for k in ("reduce all", "mdark per set", "soxspipe per set")}
+    rss = {k: 0.0 for k in walls}
+    per_set, floors, failed = {}, {}, {k: 0 for k in walls}
+    half_rss = 0.0
+    shapes = {}
+    for rep in range(1, repeat + 1):
+        rc, wall, mb = run_measured([SOXS, "-x", "reduce", "all", ws, "--json"], ws,
+                                    out / f"reduce{rep}.json", timeout)
+        walls["reduce all"].append(wall)
+        rss["reduce all"] = max(rss["reduce all"], mb)
+        try:
+            result = json.loads((out / f"reduce{rep}.json").read_text())
+            for r in result["sets"]:
+                per_set.setdefault(r["sof"], []).append(r.get("seconds") or float("nan"))
+                if r.get("product"):
+                    shapes[r["sof"]] = _shape(Path(r["product"]))
+            failed["reduce all"] = sum(r["status"] == "ERROR" for r in result["sets"])
+        except (ValueError, KeyError):
+            failed["reduce all"] = len(sofs)
+        rc, wall, mb = run_measured([SOXS, "-x", "reduce", "all", half], half,
+                                    out / f"half{rep}.log", timeout)
+        half_rss = max(half_rss, mb)
+        total, peak, bad = 0.0, 0.0, 0
+        for sof in sofs:
+            rc, wall, mb = run_measured([SOXS, "-x", "mdark", sof, "-o", out / "mdark"],
+                                        out, out / "mdark.log", timeout)
+            total, peak, bad = total + wall, max(peak, mb), bad + (rc not in (0, 5))
+        walls["mdark per set"].append(total)
+        rss["mdark per set"], failed["mdark per set"] = max(rss["mdark per set"], peak), bad
+        if sp_exe is not None:
+            total, peak, bad = 0.0, 0.0, 0
+            for sof in sofs:
+                wd = out / "soxspipe" / sof.stem
+                shutil.rmtree(wd, ignore_errors=True)
+                (wd / "out").mkdir(parents=True)
+                shutil.copyfile(sp_settings, wd / "soxspipe.yaml")
+                name = sof.name[:15] + "_" + sof.stem[16:] + ".sof"
+                (wd / name).write_text(sof.read_text())
+                rc, wall, mb = run_measured([sp_exe, "mdark", name, "-o", "out", "-s",
+                                             "soxspipe.yaml", "-x"], wd, wd / "run.log", timeout)
+                made = list((wd / "out").rglob("*.fits"))
+                total, peak, bad = total + wall, max(peak, mb), bad + (rc != 0 or not made)
+            walls["soxspipe per set"].append(total)
+            rss["soxspipe per set"] = max(rss["soxspipe per set"], peak)
+            failed["soxspipe per set"] = bad
+        for sof in sofs:
+            product = out / "floor.fits"
+            ny, nx = shapes.get(sof.name, (2040, 2040))
+            rc, wall, mb = run_measured([PY, HERE / "floor.py", product, ny, nx,
+                                         *_sof_files(sof)], out, out / "floor.log", timeout)
+            floors.setdefault(sof.name, []).append(wall)
+        log(f"  night rep {rep}/{repeat}: reduce all {walls['reduce all'][-1]:.2f} s, "
+            f"mdark per set {walls['mdark per set'][-1]:.2f} s"
+            + (f", soxspipe per set {walls['soxspipe per set'][-1]:.2f} s"
+               if walls["soxspipe per set"] else ""))
+    ratios = [statistics.median(per_set[s]) / statistics.median(floors[s])
+              for s in per_set if s in floors]
+    head = ["night (8 sets)", "total s", "peak RSS MB", "failed sets", "per-set s / floor s",
+            "vs reduce all"]
+    base = statistics.median(walls["reduce all"])
+    rows = []
+    for k, v in walls.items():
+        if not v:
+            continue
+        med = statistics.median(v)
+        rows.append([k, f"{med:.2f}", f"{rss[k]:.0f}", str(failed[k]),
+                     f"median {statistics.median(ratios):.2f}, worst {max(ratios):.2f}"
+                     if k == "reduce all" and ratios else "-", f"{med / base:.1f}"])
+    rows.append(["reduce all, half the sets", "-", f"{half_rss:.0f}", "-", "-", "-"])
+    return head, rows
