@@ -39,10 +39,10 @@ def thread_count(requested: int = 0) -> int:
 def process_pool(n: int, fresh: bool = False):
     """The standard library's pool of ``n`` forked worker processes.
 
-    Use it as a context manager (its exit terminates the workers).  A worker
-    leaves Ctrl-C to the parent and ends quietly on SIGTERM (what the
-    parent's exit sends), its ``finally`` blocks run: a product being
-    written is removed, never left partial.
+    ``close()`` and ``join()`` it when done; ``terminate()`` it when
+    interrupted.  A worker leaves Ctrl-C to the parent and ends quietly on
+    SIGTERM (what ``terminate`` sends), its ``finally`` blocks run: a product
+    being written is removed, never left partial.
 
     Parameters
     ----------

@@ -283,16 +283,22 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
 def _run_local(jobs, ws, settings_path, nworkers, record) -> None:
     """Each set in a fresh fork of this process, which imports the heavy
     modules once first: no set pays an interpreter start or an import, each
-    may fork its plot and statistics processes safely (this process never
-    runs the OpenMP kernel), and its memory goes back when it ends."""
+    may fork its plot and statistics processes safely (numba's GNU OpenMP
+    layer kills a process that forks after using it, and this process never
+    uses it), and its memory goes back when it ends."""
     from .. import plot, run, stack  # noqa: F401 - imported once, inherited by every fork
     plot.import_matplotlib()
     nworkers = min(nworkers, len(jobs))
     nthreads = max(1, thread_count(0) // nworkers)    # workers x threads <= cores
     args = [(str(j.sof), str(ws), settings_path, nthreads) for j in jobs]
-    with process_pool(nworkers, fresh=True) as pool:
+    pool = process_pool(nworkers, fresh=True)
+    try:
         for result in pool.imap_unordered(_star_reduce, args):
             record(result)
+        pool.close()              # the workers finish and exit: no signal needed
+        pool.join()
+    finally:
+        pool.terminate()          # interrupted: end the workers (their products go)
 
 
 def _star_reduce(a):
