@@ -67,6 +67,23 @@ def locate(word: str, sof: Path, where: str) -> tuple[Path, str]:
                        f"{CURRENT_FOLDER})")
 
 
+def split_sof_line(line: str) -> tuple[str, str] | None:
+    """(file, TAG) of a SOF line without its comment (``path TAG [RAW|CALIB]``),
+    or None if it is not one.  A path with spaces (which ESO's SOFs cannot
+    hold) is taken whole when one of soxs_mdark's tags ends the line, so the
+    SOFs ``soxs prep`` writes for such folders read back."""
+    words = line.split()
+    if len(words) >= 2 and words[-1].upper() in ("RAW", "CALIB"):
+        words = words[:-1]
+    if len(words) < 2:
+        return None
+    if len(words) == 2:
+        return words[0], words[1]
+    if words[-1] in kw.KNOWN_TAGS:
+        return " ".join(words[:-1]), words[-1]
+    return None
+
+
 def parse_sof(sof: Path) -> list[tuple[Path, str | None]]:
     """Read a SOF: ``path TAG [GROUP]`` lines and ``#`` comments.
 
@@ -103,19 +120,18 @@ def parse_sof(sof: Path) -> list[tuple[Path, str | None]]:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        words = line.split()
-        if len(words) not in (2, 3) or (len(words) == 3 and
-                                        words[2].upper() not in ("RAW", "CALIB")):
+        words = split_sof_line(line)
+        if words is None:
             raise InputError(f"{sof}, line {lineno}: expected '<file> <TAG>', got {line!r}")
-        tag = words[1]
+        name, tag = words
         if tag not in kw.KNOWN_TAGS:
-            raise InputError(f"{sof}, line {lineno}: unknown tag {tag!r} for {words[0]} "
+            raise InputError(f"{sof}, line {lineno}: unknown tag {tag!r} for {name} "
                              f"(soxs_mdark takes {', '.join(kw.KNOWN_TAGS)})")
-        path, reading = locate(words[0], sof, f"{sof}, line {lineno}")
+        path, reading = locate(name, sof, f"{sof}, line {lineno}")
         readings[reading] = readings.get(reading, 0) + 1
         key = path.resolve()
         if key in seen:
-            raise InputError(f"{sof}, line {lineno}: {words[0]} is listed twice "
+            raise InputError(f"{sof}, line {lineno}: {name} is listed twice "
                              f"(first on line {seen[key]})")
         seen[key] = lineno
         entries.append((path, tag))

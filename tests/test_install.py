@@ -44,6 +44,13 @@ def test_wheel_in_a_fresh_venv_simulates_and_reduces(tmp_path):
     site = _run([venv / "bin/python", "-c", "import soxs_lib, pathlib; "
                  "print(pathlib.Path(soxs_lib.__file__).parent)"], work).strip()
     assert not Path(site).is_relative_to(ROOT)
+    # the night layer ships too: a workspace prepped and reduced
+    night = work / "night"
+    _run([soxs, "simulate", "--arm", "VIS", "-n", "3", "--binning", "2", "-o",
+          night / "raw"], work)
+    assert "1 dark set(s), 1 SOF(s) written" in _run([soxs, "prep", night], work)
+    assert "PASS" in _run([soxs, "reduce", "all", night, "-j", "1"], work)
+    assert len(list((night / "products/soxs_mdark").glob("*.fits"))) == 1
     recipes = Path(_run([soxs, "recipe-dir"], work).strip())
     assert recipes.is_relative_to(site) and (recipes / "soxs_mdark.py").is_file()
     assert (Path(site) / "static_calib" / "detectors.yaml").is_file()

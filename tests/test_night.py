@@ -379,7 +379,9 @@ def test_watch_reduces_a_set_once_its_last_frame_arrives(mini_template, tmp_path
     proc = subprocess.Popen([str(SOXS), "watch", str(ws), "--interval", "0.3", "-j", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(2.0)
+        deadline = time.monotonic() + 60      # the first pass has made the database
+        while time.monotonic() < deadline and not (ws / "soxs.db").exists():
+            time.sleep(0.1)
         assert proc.poll() is None
         # frames arrive; the last one is written in two steps
         target = ws / "raw" / "2026-01-11"
@@ -399,6 +401,7 @@ def test_watch_reduces_a_set_once_its_last_frame_arrives(mini_template, tmp_path
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
+        print(out, err)                       # shown if the test fails
     assert proc.returncode == 0, err
     assert "1 new SOF(s), 1 set(s) reduced" in out and "stopped (SIGTERM)" in out
     assert out.count("new SOF") == 1                     # quiet when nothing changes
@@ -427,3 +430,24 @@ def test_the_dask_path_gives_what_the_local_pool_gives(mini, tmp_path):
         assert len(db.qc_rows()) == 3 * len(qc.QC_DEFS)
     finally:
         db.close()
+
+
+def test_a_messy_workspace_with_spaces_archives_and_strays(mini_template, tmp_path):
+    """As a user's folder may be: spaces in names, gzipped frames, a stray
+    text file and SOFs of its own, a partial copy of a frame."""
+    import gzip
+    ws = tmp_path / "my night"
+    shutil.copytree(mini_template / "raw", ws / "raw data")
+    frames = sorted((ws / "raw data").rglob("SOXS_0_*.fits"))
+    for f in frames:                                  # the first set arrives gzipped
+        f.with_name(f.name + ".gz").write_bytes(gzip.compress(f.read_bytes(), 1))
+        f.unlink()
+    (ws / "README.txt").write_text("dome closed at 5 UT\n")
+    (ws / "raw data" / "old.sof").write_text("x.fits DARK_VIS\n")
+    assert cli.main(["prep", str(ws)]) == 0
+    sofs = sorted((ws / "sof").glob("*.sof"))
+    assert len(sofs) == 3 and " " in sofs[0].read_text()
+    rc, out = _reduce(ws)
+    assert rc == 0 and out.count("PASS") == 3
+    h = fits.getheader(next((ws / "products/soxs_mdark").glob("*210000*.fits")))
+    assert h["HIERARCH ESO PRO REC1 RAW1 NAME"].endswith(".fits.gz")

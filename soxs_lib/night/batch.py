@@ -184,10 +184,10 @@ class Job:
 def _sof_inputs(sof: Path) -> list[Path]:
     """The files a SOF names, found as ``soxs mdark`` finds them (missing
     ones left out: the reduction reports them)."""
-    from ..frames import locate
+    from ..frames import locate, split_sof_line
     out = []
     for k, line in enumerate(sof.read_text().splitlines(), 1):
-        words = line.split("#", 1)[0].split()
+        words = split_sof_line(line.split("#", 1)[0])
         if words:
             try:
                 out.append(locate(words[0], sof, f"{sof}, line {k}")[0])

@@ -20,7 +20,7 @@ def _table(head, rows) -> list[str]:
 
 def prep_text(prep: Prep, workspace) -> str:
     """The sets found (with their status) and the files left out, with reasons."""
-    ws = Path(workspace)
+    ws = Path(workspace).resolve()
     rows = [(s.arm, f"{s.exptime:g}", s.readout, s.binning, s.night, s.tpl_start or "-",
              f"{len(s.complete)}" + (f"/{s.nexp}" if s.nexp else ""),
              prep.statuses[s.sof_name], s.sof_name if s.status == "ready" else "-")
