@@ -23,7 +23,7 @@ from .frames import FrameSet
 from .rawio import open_fits
 from .params import Values
 from .stats import clipped_stats, sample_rows, temporal_noise
-from .workers import thread_count
+from .workers import InThread, thread_count
 
 log = logging.getLogger("soxs")
 
@@ -107,23 +107,14 @@ def _region(fs: FrameSet, det: Detector):
     return r0, r1, c0, c1
 
 
-def _scaled(hdu) -> np.ndarray:
-    """An HDU's data in physical units (``open_fits`` leaves plain data unscaled)."""
-    data = hdu.data
-    if data is None:
-        return data
-    bscale, bzero = hdu.header.get("BSCALE", 1.0), hdu.header.get("BZERO", 0.0)
-    return data * bscale + bzero if (bscale, bzero) != (1.0, 0.0) else data
-
-
 def _master_bias(path, region, full_shape, gain):
     """FLUX and ERR of a MASTER_BIAS_VIS, in electrons, on the science region."""
     r0, r1, c0, c1 = region
     try:
-        with open_fits(path) as hdul:
+        with open_fits(path, scaled=True) as hdul:
             ext = "FLUX" if "FLUX" in hdul else 0
-            flux = np.asarray(_scaled(hdul[ext]), np.float32)
-            err = (np.asarray(_scaled(hdul["ERR"]), np.float32) if "ERR" in hdul
+            flux = np.asarray(hdul[ext].data, np.float32)
+            err = (np.asarray(hdul["ERR"].data, np.float32) if "ERR" in hdul
                    else np.zeros_like(flux))
             unit = str(hdul[ext].header.get("BUNIT", hdul[0].header.get("BUNIT", "electron")))
     except (OSError, ValueError, TypeError, EOFError) as exc:
@@ -379,29 +370,6 @@ def _kernel():
     from . import stack
     stack.warm_up()
     return stack
-
-
-class InThread:
-    """``fn(*args)`` on a thread of this process: the default way
-    ``make_master_dark`` measures the frames while the kernel loads (a host
-    such as PyEsoRex may own threads: never fork there).  The same
-    ``result()``/``cancel()`` as ``workers.Child``."""
-
-    def __init__(self, fn, *args):
-        self._pool = ThreadPoolExecutor(max_workers=1)
-        self._future = self._pool.submit(fn, *args)
-
-    def result(self):
-        """The value of ``fn(*args)``, or its exception raised here."""
-        try:
-            return self._future.result()
-        finally:
-            self._pool.shutdown(wait=True)
-
-    def cancel(self) -> None:
-        """Forget the call (a running call finishes in the background)."""
-        self._future.cancel()
-        self._pool.shutdown(wait=False)
 
 
 def make_master_dark(fs: FrameSet, values: Values, qc_ranges: dict,

@@ -178,7 +178,7 @@ def _reader(tmp) -> object:
 
 
 @contextlib.contextmanager
-def open_fits(path, whole: bool = True):
+def open_fits(path, whole: bool = True, scaled: bool = False):
     """Open a FITS file in any supported form as an astropy HDUList.
 
     Parameters
@@ -189,11 +189,13 @@ def open_fits(path, whole: bool = True):
         Decompress a stream archive completely first (needed to read data);
         with False, a gzip or bzip2 archive is read as a stream, so
         reading the first headers costs only their blocks.
+    scaled : bool
+        Data in physical units (BSCALE/BZERO applied); by default as stored.
 
     Yields
     ------
     astropy.io.fits.HDUList
-        Opened read-only, lazily, data unscaled in plain HDUs.
+        Opened read-only, lazily.
 
     Raises
     ------
@@ -217,7 +219,7 @@ def open_fits(path, whole: bool = True):
                 warnings.simplefilter("ignore")
                 hdul = stack.enter_context(fits.open(
                     source, mode="readonly", memmap=False, lazy_load_hdus=True,
-                    do_not_scale_image_data=True))
+                    do_not_scale_image_data=not scaled))
                 _ = hdul[0].header        # parse it now: a damaged header fails here
         except (OSError, EOFError, ValueError, TypeError, IndexError, zlib.error) as exc:
             raise InputError(f"{path}: corrupt or truncated FITS header ({exc})") from None

@@ -5,17 +5,22 @@ from __future__ import annotations
 from .mdark import MasterDark
 
 
+def text_table(head, rows) -> list[str]:
+    """Aligned text lines: the head, a rule of dashes, then the rows."""
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+
+    def line(row):
+        return "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+    return [line(head), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
+
+
 def qc_table(md: MasterDark) -> list[str]:
     """The QC metrics as aligned text lines (name, value, unit, range, status)."""
-    rows = [("QC metric", "value", "unit", "acceptable range", "status")]
+    rows = []
     for r in md.qc:
         rng = f"[{r.range[0]:g}, {r.range[1]:g}]" if r.range else "-"
         rows.append((r.qc.name, r.formatted(), r.qc.unit or "-", rng, r.status))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
+    return text_table(("QC metric", "value", "unit", "acceptable range", "status"), rows)
 
 
 def report(md: MasterDark, products: dict, plots: dict, seconds: float,

@@ -15,12 +15,12 @@ from . import __version__, params
 from . import keywords as kw
 from . import settings as settings_mod
 from .frames import collect_inputs, load_frameset
-from .mdark import InThread, MasterDark, make_master_dark
+from .mdark import MasterDark, make_master_dark
 from .plot import PlotProcess, plot_data
 from .product import build_hdus, product_stem, write_product
 from .publish import ProductSet, ensure_dir
 from .report import qc_table, report
-from .workers import Child, can_fork
+from .workers import Child, InThread, can_fork
 
 log = logging.getLogger("soxs")
 

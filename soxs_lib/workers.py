@@ -10,6 +10,7 @@ as PyEsoRex may not, so the recipe never forks.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 import fcntl
 import os
 import pickle
@@ -174,6 +175,29 @@ class Child:
                     f.close()
                 except OSError:
                     pass
+
+
+class InThread:
+    """``fn(*args)`` on a thread of this process, with ``Child``'s
+    ``result()`` and ``cancel()``: where forking is not safe (a host such as
+    PyEsoRex may own threads), ``make_master_dark`` measures the frames this
+    way while the kernel loads."""
+
+    def __init__(self, fn, *args):
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._future = self._pool.submit(fn, *args)
+
+    def result(self):
+        """The value of ``fn(*args)``, or its exception raised here."""
+        try:
+            return self._future.result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def cancel(self) -> None:
+        """Forget the call (a running call finishes in the background)."""
+        self._future.cancel()
+        self._pool.shutdown(wait=False)
 
 
 class Inbox:

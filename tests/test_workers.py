@@ -9,8 +9,8 @@ import pytest
 
 from soxs_lib import frames, params, qc
 from soxs_lib.errors import InputError
-from soxs_lib.mdark import InThread, make_master_dark
-from soxs_lib.workers import Child, thread_count
+from soxs_lib.mdark import make_master_dark
+from soxs_lib.workers import Child, InThread, thread_count
 
 
 def _fails(path):

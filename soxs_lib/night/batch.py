@@ -196,13 +196,13 @@ def _sof_inputs(sof: Path) -> list[Path]:
     return out
 
 
-def _expected_product(ws: Path, sof: Path) -> tuple[Path, str]:
+def _expected_product(ws: Path, sof: Path, files: list[Path]) -> tuple[Path, str]:
     """The product a SOF makes (its first raw frame's DATE-OBS, arm and
-    EXPTIME name it) and that DATE-OBS."""
+    EXPTIME name it) and that DATE-OBS; ``files``: what the SOF names."""
     from ..product import stem
     from ..rawio import read_header
     raws = []
-    for path in _sof_inputs(sof):
+    for path in files:
         try:
             h = read_header(path)
         except InputError:
@@ -227,8 +227,9 @@ def plan(ws: Path, settings_path=None, redo: bool = False,
     todo, done = [], []
     sof_dir = ws / kw.WORKSPACE_SOF
     for sof in sorted(sof_dir.glob("*.sof")) if sof_dir.is_dir() else []:
-        product, date = _expected_product(ws, sof)
-        inputs = [sof, *_sof_inputs(sof)]
+        files = _sof_inputs(sof)
+        product, date = _expected_product(ws, sof, files)
+        inputs = [sof, *files]
         if settings_path:
             inputs.append(Path(settings_path))
         newest = max((p.stat().st_mtime for p in inputs if p.exists()), default=0.0)

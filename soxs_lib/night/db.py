@@ -9,7 +9,7 @@ version is SQLite's ``user_version``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 import sqlite3
@@ -86,7 +86,7 @@ class Database:
         frame = Frame(**dict(zip(_FRAME_FIELDS, row, strict=True)))
         if frame.size != size or frame.mtime != mtime:
             return None
-        return Frame(**{**asdict(frame), "complete": bool(frame.complete)})
+        return replace(frame, complete=bool(frame.complete))   # SQLite stores 0/1
 
     def record_prep(self, frames: list[Frame], sets, sof_of: dict) -> None:
         """Replace what is known of the workspace's files and sets."""

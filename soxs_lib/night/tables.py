@@ -6,16 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..report import text_table
 from .batch import Prep, Reduced
 
 # the QC values the summary shows (the database holds them all)
 SUMMARY_QC = ("MDARK MEDIAN", "RAW RON", "HOTPIX FRAC")
-
-
-def _table(head, rows) -> list[str]:
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()  # noqa: E731
-    return [fmt(head), "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)]
 
 
 def prep_text(prep: Prep, workspace) -> str:
@@ -28,7 +23,7 @@ def prep_text(prep: Prep, workspace) -> str:
     out = [f"soxs prep {ws}: {len(prep.sets)} dark set(s), {len(prep.written)} SOF(s) "
            f"written, {len(prep.left_out)} file(s) left out", ""]
     if rows:
-        out += _table(("arm", "EXPTIME", "readout", "binning", "night", "template",
+        out += text_table(("arm", "EXPTIME", "readout", "binning", "night", "template",
                        "frames", "status", "SOF"), rows)
     waiting = [f for s in prep.sets for f in s.frames if not f.complete]
     if waiting:
@@ -55,7 +50,7 @@ def reduce_text(reduced: Reduced) -> str:
         status = r["status"] + (" (up to date)" if r.get("up_to_date") else "")
         rows.append((r["sof"], Path(r["product"]).name if r.get("product") else "-",
                      status, *values))
-    out = _table(("set (SOF)", "product", "status", *SUMMARY_QC), rows) if rows else \
+    out = text_table(("set (SOF)", "product", "status", *SUMMARY_QC), rows) if rows else \
         ["nothing to reduce: no SOF in the workspace's sof/ folder"]
     errors = [r for r in reduced.results if r.get("error")]
     if errors:
