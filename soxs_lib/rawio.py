@@ -36,9 +36,20 @@ from .errors import DataNotFound, InputError, Truncated
 
 _BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 BLOCK_BYTES = 4 << 20     # the smallest chunk_mbytes: a block never exceeds the budget
-# astropy's tile decompression holds the GIL: frames opened on several
-# threads take turns there (stream archives decompress in parallel)
-_TILE_LOCK = threading.Lock()
+# astropy's header parsing and tile decompression hold the GIL, and
+# warnings.catch_warnings swaps process-wide filters (two threads inside it at
+# once can restore each other's): frames opened on several threads take turns
+# in astropy (stream archives still decompress in parallel)
+_ASTROPY = threading.RLock()
+
+
+@contextlib.contextmanager
+def _quiet_astropy():
+    """Hold ``_ASTROPY`` with astropy's warnings silenced: damage is reported
+    by the errors raised here, naming the file."""
+    with _ASTROPY, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 # stream archives: leading bytes -> (name, opener of a decompressing stream or None)
 _ARCHIVES = (
@@ -215,8 +226,7 @@ def open_fits(path, whole: bool = True, scaled: bool = False):
         else:
             source = stack.enter_context(opener(path, "rb"))
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with _quiet_astropy():
                 hdul = stack.enter_context(fits.open(
                     source, mode="readonly", memmap=False, lazy_load_hdus=True,
                     do_not_scale_image_data=not scaled))
@@ -230,8 +240,7 @@ def _hdus(hdul) -> list:
     """The HDUs that can be read; trailing garbage after them is ignored, as
     cfitsio does."""
     out = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet_astropy():
         try:
             for hdu in hdul:
                 out.append(hdu)
@@ -344,8 +353,7 @@ class RawImage:
     def _locate(self, kind: str) -> None:
         source = self.path if self._tmp is None else _reader(self._tmp)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with _quiet_astropy():
                 # memmap: tile decompression reads each tile's bytes; mapped,
                 # that is a slice rather than a read call per tile
                 with fits.open(source, mode="readonly", memmap=True, lazy_load_hdus=True,
@@ -396,11 +404,10 @@ class RawImage:
             rows = max(1, BLOCK_BYTES // (np.dtype(_BITPIX.get(hdu.header["BITPIX"], "f8"))
                                           .itemsize * ncol))
             dtype = None
-            with _TILE_LOCK:
-                for a in range(0, nrow, rows):
-                    block = np.ascontiguousarray(hdu.section[a:min(a + rows, nrow)])
-                    dtype = block.dtype      # stored as decompressed: native order
-                    out.write(memoryview(block).cast("B"))
+            for a in range(0, nrow, rows):      # within _locate's _quiet_astropy
+                block = np.ascontiguousarray(hdu.section[a:min(a + rows, nrow)])
+                dtype = block.dtype      # stored as decompressed: native order
+                out.write(memoryview(block).cast("B"))
             out.flush()
         except Exception as exc:   # noqa: BLE001 - any failure of a tile is damage
             out.close()
