@@ -28,8 +28,14 @@ class Interrupted(BaseException):
     """SIGINT or SIGTERM arrived: unwinds the run so nothing partial stays."""
 
 
+_interrupted: list[str] = []    # the signals of this run, also when an import ate the exception
+
+
 def _on_signal(signum, _frame):
-    raise Interrupted(signal.Signals(signum).name)
+    _interrupted.append(signal.Signals(signum).name)
+    if isinstance(sys.exc_info()[1], Interrupted):
+        return      # a second signal must not cut short the clean-up the first is running
+    raise Interrupted(_interrupted[-1])
 
 
 def _epilog() -> str:
@@ -157,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         5 products written but QC failed, 130 interrupted.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    _interrupted.clear()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
@@ -210,20 +217,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soxs {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except Interrupted as exc:
-        print(f"soxs {args.command}: interrupted ({exc}); products are whole or absent, "
-              "never partial",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _report_interrupted(args.command, str(exc))
     except MemoryError:
         print(f"soxs {args.command}: error: out of memory", file=sys.stderr)
         return 1
+    except Exception:
+        # a signal during an import surfaces as that import's ImportError
+        if not _interrupted:
+            raise
+        return _report_interrupted(args.command, _interrupted[-1])
+
+
+def _report_interrupted(command: str, what: str) -> int:
+    print(f"soxs {command}: interrupted ({what}); products are whole or absent, "
+          "never partial", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def entry() -> None:
     """The ``soxs`` console command: main(), then exit without the
     interpreter's teardown, which would only collect numba's and astropy's
     modules.  Everything is written, closed and flushed by then."""
-    status = main()
+    for sig in (signal.SIGTERM, signal.SIGINT):    # also while the command line is read
+        signal.signal(sig, _on_signal)
+    try:
+        status = main()
+    except Interrupted as exc:          # before main's own handling began
+        status = _report_interrupted((sys.argv[1:] or [""])[0], str(exc))
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -284,13 +284,13 @@ def stack_set(fs: FrameSet, infos: list[FrameInfo], s_t: float, values: Values,
         The clipping parameters, chunk_mbytes and nthreads.
     cal : Calibration
     stack : module, optional
-        ``soxs_lib.stack`` with its kernel loaded (``_kernel()``).
+        ``soxs_lib.stack`` with its kernel loaded (``_kernel``).
 
     Returns
     -------
     soxs_lib.stack.StackResult
     """
-    stack = stack or _kernel()
+    stack = stack or _kernel(values.nthreads)
     det, gain = cal.det, cal.gain
     biases = [i.bias_adu for i in infos]
     model = stack.FrameModel(
@@ -363,12 +363,13 @@ def combine_outside(fs: FrameSet, infos: list[FrameInfo], s_t: float, values: Va
                        (nvalid - np.minimum(m, nvalid)).astype(np.uint16))
 
 
-def _kernel():
-    """The stacking module, its compiled kernel loaded.  Importing numba and
-    loading the kernel hold the GIL, so ``make_master_dark`` does it while
-    the frames are measured elsewhere."""
+def _kernel(threads: int):
+    """The stacking module, its compiled kernel loaded and its ``threads``
+    threads started (no more than the set will use: a ``reduce all`` worker
+    starts them once).  Importing numba and loading the kernel hold the GIL,
+    so ``make_master_dark`` does it while the frames are measured elsewhere."""
     from . import stack
-    stack.warm_up()
+    stack.warm_up(threads)
     return stack
 
 
@@ -424,7 +425,7 @@ def make_master_dark(fs: FrameSet, values: Values, qc_ranges: dict,
     cal = calibration(fs)
     call = elsewhere(measure_frames, fs, values, cal)
     try:
-        stack = None if outside else _kernel()
+        stack = None if outside else _kernel(values.nthreads)
         measures = call.result()
     finally:
         call.cancel()

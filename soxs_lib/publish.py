@@ -14,10 +14,10 @@ import errno
 import fcntl
 import os
 from pathlib import Path
-import signal
 import uuid
 
 from .errors import OutputError
+from .workers import signals_held
 
 
 def ensure_dir(path: Path) -> Path:
@@ -139,9 +139,7 @@ class ProductSet:
             A file exists (without overwrite) or cannot be moved; what was
             already moved is removed again.
         """
-        blocked = {signal.SIGINT, signal.SIGTERM}
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:
+        with signals_held():
             lock = os.open(self.lock_dir, os.O_RDONLY)   # a folder lock leaves no file
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX)
@@ -167,8 +165,6 @@ class ProductSet:
                 os.close(lock)
             self.staged = [(t, f) for t, f in self.staged if t.exists()]
             return done
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def abort(self) -> None:
         """Remove every staged file (and private folder) not yet published."""

@@ -246,11 +246,18 @@ def stack_arrays(stack: np.ndarray, model: FrameModel, kframe: float, kstack: fl
                         pix_var, threads)
 
 
-def warm_up() -> None:
-    """Load the compiled kernel from numba's cache (or compile it), so that
-    can overlap other work."""
+def warm_up(threads: int = 0) -> None:
+    """Load the compiled kernel from numba's cache (or compile it) and run
+    it once, which starts its threads.
+
+    Parameters
+    ----------
+    threads : int
+        Kernel threads to start (``n_threads``).
+    """
     stack_arrays(np.zeros((3, 1, 1), np.float32), FrameModel(
-        np.ones(3), np.zeros(3), np.ones(3), np.zeros(3), np.ones(3), 1.0, 0.0), 3, 3, 1)
+        np.ones(3), np.zeros(3), np.ones(3), np.zeros(3), np.ones(3), 1.0, 0.0), 3, 3, 1,
+        threads=threads)
 
 
 def stack_frames(images, region, model: FrameModel, kframe: float, kstack: float,

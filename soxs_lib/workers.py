@@ -11,10 +11,13 @@ as PyEsoRex may not, so the recipe never forks.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 import fcntl
 import os
 import pickle
 import signal
+import sys
+import time
 
 
 def thread_count(requested: int = 0) -> int:
@@ -37,36 +40,160 @@ def thread_count(requested: int = 0) -> int:
     return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
 
-def process_pool(n: int, fresh: bool = False):
-    """The standard library's pool of ``n`` forked worker processes.
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
-    ``close()`` and ``join()`` it when done; ``terminate()`` it when
-    interrupted.  A worker leaves Ctrl-C to the parent and ends quietly on
-    SIGTERM (what ``terminate`` sends), its ``finally`` blocks run: a product
-    being written is removed, never left partial.
+
+@contextmanager
+def signals_held():
+    """Hold SIGINT and SIGTERM back in this thread for the block; one that
+    arrives meanwhile is handled when it ends.
+
+    Python runs a signal handler between any two bytecodes, also inside the
+    callbacks ``os.fork`` runs, where an exception the handler raises is
+    printed and dropped: a fork is made under this hold, and so is
+    publishing a product.
+
+    Yields
+    ------
+    set
+        The signal mask before the block (a forked child restores it).
+    """
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield mask
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended in the middle of a task: killed (out of memory,
+    a signal from outside) or crashed."""
+
+
+def map_in_workers(fn, arglists, n: int, initializer=None, initargs: tuple = ()):
+    """``fn(*args)`` for every ``args`` of ``arglists`` in ``n`` forked
+    worker processes, each serving many tasks (the standard library's
+    ``ProcessPoolExecutor``); results as they come.
+
+    A task whose worker dies never takes the others with it: the tasks of a
+    broken pool are run again, each alone, and the one that kills its worker
+    again yields ``WorkerDied``.  Closing the generator (``contextlib.closing``)
+    or an exception while it waits (SIGINT/SIGTERM) ends the workers:
+    SIGTERM, which they end on with their ``finally`` blocks run (a product
+    being written is removed), then SIGKILL for one that does not end.
+    A worker leaves Ctrl-C to this process.
 
     Parameters
     ----------
+    fn : callable
+        A module-level function (workers find it by name).
+    arglists : iterable of tuple
+        The arguments of each task.
     n : int
-        Worker processes.
-    fresh : bool
-        Fork a fresh worker for every task (from this process, with what it
-        has imported): a task may then fork in turn, which is unsafe in a
-        process that has run GNU OpenMP threads (numba's kernel), and its
-        memory is returned when it ends.  Otherwise a worker serves many
-        tasks.
+        Worker processes (at most one per task).
+    initializer : callable, optional
+        Called once in each worker as ``initializer(*initargs)``, with SIGINT
+        and SIGTERM held back: threads it starts (numba's OpenMP team)
+        inherit that mask and never take those signals, so SIGTERM always
+        reaches the worker's main thread, the one that can act on it.  If it
+        raises, the worker goes on: the failure recurs in the task.
+    initargs : tuple
+        Its arguments.
+
+    Yields
+    ------
+    tuple
+        ``(args, True, value)``, or ``(args, False, exception)`` for a task
+        that raised or whose worker died (``WorkerDied``).
     """
+    died = yield from _run_pool(fn, [tuple(a) for a in arglists], n, initializer, initargs)
+    for args in died:            # which of them killed its worker: each alone
+        if (yield from _run_pool(fn, [args], 1, initializer, initargs)):
+            yield args, False, WorkerDied(
+                "the worker process died (killed, e.g. out of memory, or crashed)")
+
+
+def _run_pool(fn, arglists, n, initializer, initargs):
+    """Yield as ``map_in_workers`` does; return the tasks whose pool broke."""
     import multiprocessing
-    return multiprocessing.get_context("fork").Pool(
-        n, initializer=_pool_worker_signals, maxtasksperchild=1 if fresh else None)
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+    if not arglists:
+        return []
+    before = set(multiprocessing.active_children())
+    with signals_held() as mask:     # the workers and the pool's thread start with it
+        pool = ProcessPoolExecutor(min(n, len(arglists)),
+                                   mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_start_worker,
+                                   initargs=(initializer, initargs, mask))
+        futures = {pool.submit(_task, fn, args): args for args in arglists}  # forks them
+    workers = set(multiprocessing.active_children()) - before
+    died, done = [], False
+    try:
+        for fut in as_completed(futures):
+            try:
+                value = fut.result()
+            except BrokenProcessPool:
+                died.append(futures[fut])
+            except Exception as exc:   # noqa: BLE001 - the task's own failure, handed on
+                yield futures[fut], False, exc
+            else:
+                yield futures[fut], True, value
+        done = True
+    finally:
+        if done:
+            pool.shutdown(wait=True)
+        else:
+            pool.shutdown(wait=False, cancel_futures=True)
+            _end(workers)
+    return died
 
 
-def _pool_worker_signals() -> None:
+def _end(processes, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL for those still running after ``grace`` s."""
+    for p in processes:
+        p.terminate()
+    deadline = time.monotonic() + grace
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.exitcode is None:
+            p.kill()
+            p.join()
+
+
+def _task(fn, args):
+    """One task in a worker.  A SIGTERM whose exception Python dropped (see
+    ``signals_held``) still ends the worker, once the task is done."""
+    try:
+        return fn(*args)
+    finally:
+        if _stopping:
+            os._exit(128 + signal.SIGTERM)
+
+
+_stopping = False
+
+
+def _start_worker(initializer, initargs, mask) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if initializer is not None:
+        try:
+            initializer(*initargs)
+        except Exception:   # noqa: BLE001 - recurs in the task, which reports it
+            pass
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    except SystemExit:      # told to stop before its first task: nothing to undo
+        os._exit(128 + signal.SIGTERM)
 
 
 def _exit_on_sigterm(_signum, _frame):
+    global _stopping
+    _stopping = True
+    if isinstance(sys.exc_info()[1], SystemExit):
+        return      # a second SIGTERM (the pool ends the others when one dies) must
+                    # not cut short the clean-up the first one is running
     raise SystemExit(128 + signal.SIGTERM)
 
 
@@ -109,12 +236,13 @@ class Child:
                     fcntl.fcntl(job_w, fcntl.F_SETPIPE_SZ, pipe_bytes)
                 except (AttributeError, OSError):   # not Linux, or above the system's limit
                     pass
-        pid = os.fork()
-        if pid == 0:                                   # the child
-            os.close(res_r)
-            if job_w is not None:
-                os.close(job_w)
-            _serve(res_w, target, args, None if job_r is None else Inbox(job_r))
+        with signals_held() as mask:
+            pid = os.fork()
+            if pid == 0:                                   # the child
+                os.close(res_r)
+                if job_w is not None:
+                    os.close(job_w)
+                _serve(res_w, target, args, None if job_r is None else Inbox(job_r), mask)
         os.close(res_w)
         if job_r is not None:
             os.close(job_r)
@@ -211,11 +339,12 @@ class Inbox:
         return pickle.load(self._file)
 
 
-def _serve(fd: int, target, args, inbox) -> None:
+def _serve(fd: int, target, args, inbox, mask) -> None:
     """Compute, send the pickled (ok, value or exception), exit; never returns."""
     try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         try:
             value = target(*args, inbox) if inbox is not None else target(*args)
             payload = pickle.dumps((True, value), protocol=pickle.HIGHEST_PROTOCOL)

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -274,9 +275,10 @@ def test_prep_of_a_missing_or_unreadable_workspace(tmp_path, capsys):
 
 def _reduce(ws, *extra):
     """``soxs reduce all`` as operators run it: its own process, which never
-    runs the kernel itself and forks a fresh worker per set (pytest's
-    process may have run numba's OpenMP kernel, after which a fork may not)."""
-    res = subprocess.run([str(SOXS), "reduce", "all", str(ws), "-j", "2", *map(str, extra)],
+    runs the kernel itself and forks its workers (pytest's process may have
+    run numba's OpenMP kernel, after which a forked process may not)."""
+    jobs = [] if "-j" in extra else ["-j", "2"]
+    res = subprocess.run([str(SOXS), "reduce", "all", str(ws), *jobs, *map(str, extra)],
                          capture_output=True, text=True, timeout=600)
     assert "Traceback" not in res.stderr, res.stderr
     return res.returncode, res.stdout
@@ -347,10 +349,25 @@ def test_a_second_run_on_the_workspace_is_refused(mini):
     assert "Traceback" not in res.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_in_the_middle_leaves_whole_products_and_a_consistent_database(mini, sig):
+def test_a_worker_reduces_set_after_set(mini):
     assert cli.main(["prep", str(mini)]) == 0
-    proc = subprocess.Popen([str(SOXS), "reduce", "all", str(mini), "-j", "2"],
+    rc, out = _reduce(mini, "-j", "1", "--json")
+    sets = json.loads(out)["sets"]
+    assert rc == 0 and len(sets) == 3
+    assert len({s["worker"] for s in sets}) == 1
+    assert sets[0]["worker"] != f"{socket.gethostname()}:{os.getpid()}"
+    rc, out = _reduce(mini, "-x", "-j", "2", "--json")
+    assert rc == 0 and len({s["worker"] for s in json.loads(out)["sets"]}) <= 2
+
+
+# -j 1: one worker whose kernel runs on every core, so its OpenMP threads
+# exist when the signal comes; -j 2: one thread per worker
+@pytest.mark.parametrize("sig,jobs", [(signal.SIGTERM, 2), (signal.SIGINT, 2),
+                                      (signal.SIGTERM, 1), (signal.SIGINT, 1)])
+def test_a_signal_in_the_middle_leaves_whole_products_and_a_consistent_database(
+        mini, sig, jobs):
+    assert cli.main(["prep", str(mini)]) == 0
+    proc = subprocess.Popen([str(SOXS), "reduce", "all", str(mini), "-j", str(jobs)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.2)                       # the workers are reducing
     proc.send_signal(sig)

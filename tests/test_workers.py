@@ -2,6 +2,10 @@
 arrive in order, and a cancelled child leaves no zombie."""
 
 import os
+from pathlib import Path
+import subprocess
+import sys
+import textwrap
 import time
 
 import numpy as np
@@ -11,6 +15,8 @@ from soxs_lib import frames, params, qc
 from soxs_lib.errors import InputError
 from soxs_lib.mdark import make_master_dark
 from soxs_lib.workers import Child, InThread, thread_count
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fails(path):
@@ -72,3 +78,112 @@ def test_thread_count_policy(monkeypatch):
     assert thread_count(0) == 3 and thread_count(5) == 5
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert thread_count(0) == (os.cpu_count() or 1)
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    """``code`` in a fresh interpreter: it installs signal handlers and
+    fork hooks that must not stay in the test process."""
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                         text=True, timeout=120, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    return res
+
+
+def test_a_signal_during_a_fork_is_handled_not_dropped():
+    # Python runs a handler inside os.fork's callbacks, where its exception is
+    # printed and dropped: a bare fork loses the signal, Child does not
+    out = _python("""
+        import os, signal
+        from soxs_lib.workers import Child
+        class Stop(BaseException):
+            pass
+        def stop(signum, frame):
+            raise Stop
+        signal.signal(signal.SIGTERM, stop)
+        os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGTERM))
+        try:
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+            print("bare fork: lost")
+        except Stop:
+            print("bare fork: handled")
+        try:
+            print("Child: lost", Child(int, "7").result())
+        except Stop:
+            print("Child: handled")
+    """).stdout.splitlines()
+    assert out == ["bare fork: lost", "Child: handled"]
+
+
+def test_a_task_that_ends_its_worker_fails_alone_and_the_others_finish():
+    out = _python("""
+        import os, signal, time
+        from soxs_lib.workers import WorkerDied, map_in_workers
+        def task(k):
+            if k == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if k == 5:
+                raise ValueError("five")
+            if k == 6:         # SIGTERM's exception dropped: the worker still ends
+                try:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(5)
+                except SystemExit:
+                    pass
+            return k * 10
+        import __main__
+        __main__.task = task
+        got = {a[0]: (ok, v) for a, ok, v in map_in_workers(task, [(k,) for k in range(8)], 2)}
+        for k in sorted(got):
+            ok, v = got[k]
+            print(k, ok, v if ok else type(v).__name__)
+    """).stdout.splitlines()
+    assert out == ["0 True 0", "1 True 10", "2 True 20", "3 False WorkerDied",
+                   "4 True 40", "5 False ValueError", "6 False WorkerDied", "7 True 70"]
+
+
+def test_a_worker_serves_many_tasks_and_its_initializer_threads_never_take_sigterm():
+    out = _python("""
+        import os, signal, threading
+        from soxs_lib.workers import map_in_workers
+        masks = {}
+        def init(tag):
+            t = threading.Thread(target=lambda: masks.update(
+                thread=signal.pthread_sigmask(signal.SIG_BLOCK, [])), daemon=True)
+            t.start()
+            t.join()
+            masks["tag"] = tag
+        def task(k):
+            main = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+            return (os.getpid(), masks["tag"], {signal.SIGINT, signal.SIGTERM} <= masks["thread"],
+                    bool({signal.SIGINT, signal.SIGTERM} & main))
+        import __main__
+        __main__.task, __main__.init = task, init
+        got = [v for _, ok, v in map_in_workers(task, [(k,) for k in range(6)], 1, init, ("x",))]
+        print(len({g[0] for g in got}), {g[1:] for g in got})
+    """).stdout.strip()
+    assert out == "1 {('x', True, False)}"
+
+
+def test_a_second_sigterm_does_not_cut_the_workers_clean_up_short(tmp_path):
+    # the pool SIGTERMs every other worker when one dies, also one already
+    # unwinding from the parent's SIGTERM
+    marker = tmp_path / "cleaned"
+    out = _python(f"""
+        import os, signal, time
+        from soxs_lib.workers import map_in_workers
+        def task():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)
+                open({str(marker)!r}, "w").close()
+        import __main__
+        __main__.task = task
+        print([type(v).__name__ for _, ok, v in map_in_workers(task, [()], 1)])
+    """).stdout.strip()
+    assert out == "['WorkerDied']" and marker.exists()

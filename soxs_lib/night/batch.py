@@ -3,7 +3,7 @@ written as SOFs, and reduced unattended, in parallel, once.
 
 A set is reduced when its product is missing or older than its SOF, its raw
 frames, its master bias or the settings file (``-x``: every set).  Sets run
-in worker processes of the standard library's pool (``workers.process_pool``)
+in worker processes of the standard library's pool (``workers.map_in_workers``)
 or as tasks of an existing Dask cluster; each worker reduces many sets with
 ``run.run_mdark``, as ``soxs mdark <sof> -o <workspace>`` would.  Only this
 process writes the database.  One lock per workspace: a second ``prep`` or
@@ -12,19 +12,20 @@ process writes the database.  One lock per workspace: a second ``prep`` or
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 import fcntl
 import math
 import os
 from pathlib import Path
+import socket
 import threading
 import time
 
 from .. import keywords as kw
 from .. import params
 from ..errors import InputError, OutputError, SoxsError
-from ..workers import process_pool, thread_count
+from ..workers import map_in_workers, thread_count
 from . import group as grouping
 from .classify import Frame, classify, find_files
 from .db import Database, utc_now
@@ -253,7 +254,8 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
     data for the database and the summary; never raises for a bad set."""
     from ..run import run_mdark
     t0 = time.perf_counter()
-    out = {"sof": Path(sof).name, "sof_path": str(sof), "reduction_date_utc": utc_now()}
+    out = {"sof": Path(sof).name, "sof_path": str(sof), "reduction_date_utc": utc_now(),
+           "worker": f"{socket.gethostname()}:{os.getpid()}"}
     argv = ["mdark", str(sof), "-o", str(workspace)]
     if settings_path:
         argv += ["-s", str(settings_path)]
@@ -282,28 +284,28 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
 
 
 def _run_local(jobs, ws, settings_path, nworkers, record) -> None:
-    """Each set in a fresh fork of this process, which imports the heavy
-    modules once first: no set pays an interpreter start or an import, each
-    may fork its plot and statistics processes safely (numba's GNU OpenMP
-    layer kills a process that forks after using it, and this process never
-    uses it), and its memory goes back when it ends."""
-    from .. import plot, run, stack  # noqa: F401 - imported once, inherited by every fork
+    """The sets on ``nworkers`` worker processes forked from this one, which
+    imported the heavy modules once first; each worker loads the kernel and
+    starts its threads once, then reduces set after set.
+
+    This process never runs the kernel, so it may fork the workers; a worker
+    may fork a set's plot and statistics processes because they never run it
+    (numba's GNU OpenMP layer kills a forked process that runs the kernel
+    after its parent did)."""
+    from .. import plot, run, stack  # noqa: F401 - imported once, inherited by every worker
     plot.import_matplotlib()
-    nworkers = min(nworkers, len(jobs))
-    nthreads = max(1, thread_count(0) // nworkers)    # workers x threads <= cores
-    args = [(str(j.sof), str(ws), settings_path, nthreads) for j in jobs]
-    pool = process_pool(nworkers, fresh=True)
-    try:
-        for result in pool.imap_unordered(_star_reduce, args):
-            record(result)
-        pool.close()              # the workers finish and exit: no signal needed
-        pool.join()
-    finally:
-        pool.terminate()          # interrupted: end the workers (their products go)
+    nthreads = max(1, thread_count(0) // min(nworkers, len(jobs)))  # workers x threads <= cores
+    tasks = [(str(j.sof), str(ws), settings_path, nthreads) for j in jobs]
+    with closing(map_in_workers(reduce_one, tasks, nworkers, stack.warm_up,
+                                (nthreads,))) as results:
+        for args, ok, value in results:
+            record(value if ok else _failed(args[0], value))
 
 
-def _star_reduce(a):
-    return reduce_one(*a)
+def _failed(sof: str, exc: BaseException) -> dict:
+    """The outcome of a set whose worker failed outside ``reduce_one``."""
+    return {"sof": Path(sof).name, "sof_path": sof, "reduction_date_utc": utc_now(),
+            "status": ERROR, "error": str(exc), "exit_status": 1}
 
 
 def _run_dask(jobs, ws, settings_path, scheduler, record) -> None:
