@@ -23,9 +23,22 @@ MAX_DISPLAY = 512    # display pixels per axis (a panel is ~350 pixels wide)
 _PIPE_BYTES = 1 << 20    # fewer context switches while the master is sent
 
 
-def import_matplotlib() -> None:
-    """Import what the plot needs (for a process that forks plotters)."""
+def import_matplotlib(spare: bool = False) -> None:
+    """Import what the plot needs, for a process that forks plotters.
+
+    Parameters
+    ----------
+    spare : bool
+        Also build a figure skeleton with its tick artists, for a process
+        that forks many plotters (a ``reduce all`` worker): each starts from
+        its own copy of it instead of building one.
+    """
+    global _SPARE
     _matplotlib()
+    if spare and _SPARE is None:
+        _SPARE = QCFigure()
+        for axis in _SPARE.axes_to_tick():
+            axis.get_major_ticks(_SPARE_TICKS)
 
 
 def _matplotlib():
@@ -122,15 +135,23 @@ class QCFigure:
                                **_TITLE)
         # make the tick artists now, while the parent still computes QC, so
         # the final render (which the run waits for) does not
-        axes = [a for ax in (self.axes[0], self.axes[2]) for a in (ax.xaxis, ax.yaxis)]
-        for axis in axes + [self.colorbar.ax.yaxis]:
+        axes = self.axes_to_tick()
+        for axis in axes[:-2]:       # the image panels and colour bar: as many as shown
             axis.get_major_ticks(len(axis.get_majorticklocs()))
-        for axis in (self.axes[1].xaxis, self.axes[1].yaxis):
+        for axis in axes[-2:]:       # the histogram's, whose limits come with QC
             axis.get_major_ticks(_HIST_TICKS)
+
+    def axes_to_tick(self) -> list:
+        """Every axis with ticks: the image panels', the colour bar's, then
+        the histogram's two."""
+        return [a for ax in (self.axes[0], self.axes[2]) for a in (ax.xaxis, ax.yaxis)] \
+            + [self.colorbar.ax.yaxis, self.axes[1].xaxis, self.axes[1].yaxis]
 
 
 _TITLE = dict(y=1.0, pad=6)     # fixed: no layout pass to place titles
 _HIST_TICKS = 9                 # about as many as the histogram's axes get
+_SPARE_TICKS = 12               # at least as many as any axis gets
+_SPARE: QCFigure | None = None  # see import_matplotlib; only forked plotters draw on it
 
 
 def draw(qcf: QCFigure, d: dict, path) -> None:
@@ -231,7 +252,7 @@ def _draw_sent(inbox) -> None:
     _matplotlib()
     try:
         master = inbox.receive()
-        figure = QCFigure()
+        figure = _SPARE or QCFigure()       # this process's own copy of the spare
         figure.show_master(*master)
         data, path = inbox.receive()
     except EOFError:

@@ -62,3 +62,33 @@ def test_the_plot_is_drawn_with_pixels_without_data(small_set, tmp_path, monkeyp
     finally:
         plotter.cancel()
     assert _png_size(out) == (1280, 448)
+
+
+def test_a_plotter_forked_from_a_spare_figure_draws_the_same_png(small_set, tmp_path,
+                                                                 monkeypatch):
+    """A reduce-all worker's plotters start from a copy of one prebuilt
+    figure; the PNG is the one a plotter building its own figure draws."""
+    from soxs_lib import frames, params, qc
+    from soxs_lib.mdark import make_master_dark
+    _, sof = small_set
+    fs = frames.load_frameset(frames.collect_inputs([str(sof)]))
+    md = make_master_dark(fs, params.resolve(), qc.default_ranges(fs.arm))
+    fs.close()
+    region = (0, md.flux.shape[0], 0, md.flux.shape[1])
+    pngs = []
+    for spare in (False, True, True):       # the spare serves plotter after plotter
+        if spare:
+            plot.import_matplotlib(spare=True)
+        else:
+            monkeypatch.setattr(plot, "_SPARE", None)
+        plotter = plot.PlotProcess()
+        try:
+            plotter.send_master(md.flux, region)
+            out = tmp_path / f"qc{len(pngs)}.png"
+            plotter.submit(plot.plot_data(md, "test"), out)
+            plotter.wait()
+        finally:
+            plotter.cancel()
+        pngs.append(out.read_bytes())
+    assert plot._SPARE is not None
+    assert pngs[1] == pngs[0] and pngs[2] == pngs[0]

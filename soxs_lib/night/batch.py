@@ -293,7 +293,7 @@ def _run_local(jobs, ws, settings_path, nworkers, record) -> None:
     (numba's GNU OpenMP layer kills a forked process that runs the kernel
     after its parent did)."""
     from .. import plot, run, stack  # noqa: F401 - imported once, inherited by every worker
-    plot.import_matplotlib()
+    plot.import_matplotlib(spare=True)
     nthreads = max(1, thread_count(0) // min(nworkers, len(jobs)))  # workers x threads <= cores
     tasks = [(str(j.sof), str(ws), settings_path, nthreads) for j in jobs]
     with closing(map_in_workers(reduce_one, tasks, nworkers, stack.warm_up,
