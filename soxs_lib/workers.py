@@ -1,6 +1,8 @@
-"""Child processes and how many cores to use: one helper for every piece of
-work done in another process (the frame statistics, the QC plot, the batch
-runner of many sets), and the one thread-count policy.
+"""Child processes and how many cores to use: ``Child`` for one piece of
+work in a forked process (the frame statistics, the QC plot),
+``map_in_workers`` for many tasks on a pool of long-lived workers (the sets
+of ``reduce all``), ``signals_held`` to fork and publish with SIGINT/SIGTERM
+held back, and the one thread-count policy.
 
 A forked child uses the other core for work that holds the GIL in this
 process (importing and loading the compiled kernel, drawing).  Fork only
