@@ -150,7 +150,7 @@ def test_too_few_frames(small_set, tmp_path, capsys):
 def test_inconsistent_or_wrong_frames(small_set, tmp_path, capsys, key, value, words):
     truth, sof = small_set
     bad = truth.paths[1]
-    fits.setval(bad, key, value=value)
+    fits.setval(bad, f"HIERARCH {key}" if key.startswith("ESO ") else key, value=value)
     refused(capsys, tmp_path, [sof], 2, *words)
 
 
