@@ -468,3 +468,21 @@ def test_a_messy_workspace_with_spaces_archives_and_strays(mini_template, tmp_pa
     assert rc == 0 and out.count("PASS") == 3
     h = fits.getheader(next((ws / "products/soxs_mdark").glob("*210000*.fits")))
     assert h["HIERARCH ESO PRO REC1 RAW1 NAME"].endswith(".fits.gz")
+
+
+def test_a_set_whose_worker_died_is_recorded_as_failed(tmp_path):
+    from soxs_lib.night import tables
+    from soxs_lib.workers import WorkerDied
+    sof = str(tmp_path / "sof" / "20260111T211000_NIR_1X1_NDR_MDARK_300S_SOXS.sof")
+    result = batch._failed(sof, WorkerDied("the worker process died (killed)"))
+    db = Database(tmp_path)
+    try:
+        db.record_result(result)
+        assert db.product_of(Path(sof).name)[1:] == (batch.ERROR,
+                                                     "the worker process died (killed)")
+    finally:
+        db.close()
+    reduced = batch.Reduced([result])
+    assert reduced.exit_status == 1
+    text = tables.reduce_text(reduced)
+    assert "20260111T211000_NIR_1X1_NDR_MDARK_300S_SOXS.sof" in text and "died" in text
