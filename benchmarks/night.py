@@ -113,16 +113,15 @@ def run_night(repeat: int, timeout: float, sp_exe=None, sp_settings=None) -> tup
             walls["soxspipe per set"].append(total)
             rss["soxspipe per set"] = max(rss["soxspipe per set"], peak)
             failed["soxspipe per set"] = bad
-        def floor(k_sof):
-            k, sof = k_sof
+        def floor(k, sof):
             ny, nx = shapes.get(sof.name, (2040, 2040))
             return run_measured([PY, HERE / "floor.py", out / f"floor{k}.fits", ny, nx,
                                  *_sof_files(sof)], out, out / f"floor{k}.log", timeout)[1]
 
-        for k_sof in enumerate(sofs):
-            floors.setdefault(k_sof[1].name, []).append(floor(k_sof))
+        for k, sof in enumerate(sofs):
+            floors.setdefault(sof.name, []).append(floor(k, sof))
         with ThreadPoolExecutor(CORES) as pool:      # as many at once as reduce all runs
-            for sof, wall in zip(sofs, pool.map(floor, enumerate(sofs)), strict=True):
+            for sof, wall in zip(sofs, pool.map(floor, range(len(sofs)), sofs), strict=True):
                 loaded.setdefault(sof.name, []).append(wall)
         log(f"  night rep {rep}/{repeat}: reduce all {walls['reduce all'][-1]:.2f} s, "
             f"mdark per set {walls['mdark per set'][-1]:.2f} s"

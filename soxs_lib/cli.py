@@ -19,6 +19,7 @@ import traceback
 from . import __version__, params
 from . import flags, qc
 from .errors import SoxsError
+from .workers import STOP_SIGNALS
 
 EXIT_QC_FAILED = 5
 EXIT_INTERRUPTED = 130
@@ -164,14 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     _interrupted.clear()
+    for sig in STOP_SIGNALS:          # also while the command line is read
+        signal.signal(sig, _on_signal)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
     for handler in logging.getLogger().handlers:   # the terminal shows the log with -V only
         handler.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     logging.getLogger("soxs").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _on_signal)
     try:
         if args.command == "settings":
             from .settings import default_yaml
@@ -238,8 +239,6 @@ def entry() -> None:
     """The ``soxs`` console command: main(), then exit without the
     interpreter's teardown, which would only collect numba's and astropy's
     modules.  Everything is written, closed and flushed by then."""
-    for sig in (signal.SIGTERM, signal.SIGINT):    # also while the command line is read
-        signal.signal(sig, _on_signal)
     try:
         status = main()
     except Interrupted as exc:          # before main's own handling began
