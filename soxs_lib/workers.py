@@ -122,16 +122,18 @@ def _run_pool(fn, arglists, n, initializer, initargs):
     from concurrent.futures.process import BrokenProcessPool
     if not arglists:
         return []
-    before = set(multiprocessing.active_children())
-    with signals_held() as mask:     # the workers and the pool's thread start with it
-        pool = ProcessPoolExecutor(min(n, len(arglists)),
-                                   mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_start_worker,
-                                   initargs=(initializer, initargs, mask))
-        futures = {pool.submit(_task, fn, args): args for args in arglists}  # forks them
-    workers = set(multiprocessing.active_children()) - before
-    died, done = [], False
+    pool, workers, died, done = None, set(), [], False
     try:
+        # a signal held back while forking is raised at the end of the hold,
+        # inside this try: the workers it started are ended below
+        with signals_held() as mask:   # the workers and the pool's thread start with it
+            before = set(multiprocessing.active_children())
+            pool = ProcessPoolExecutor(min(n, len(arglists)),
+                                       mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_start_worker,
+                                       initargs=(initializer, initargs, mask))
+            futures = {pool.submit(_task, fn, args): args for args in arglists}  # forks them
+            workers = set(multiprocessing.active_children()) - before
         for fut in as_completed(futures):
             try:
                 value = fut.result()
@@ -143,11 +145,13 @@ def _run_pool(fn, arglists, n, initializer, initargs):
                 yield futures[fut], True, value
         done = True
     finally:
-        if done:
-            pool.shutdown(wait=True)
-        else:
-            pool.shutdown(wait=False, cancel_futures=True)
-            _end(workers)
+        # held: a second signal must not cut the ending of the workers short
+        # (a worker left waiting for tasks would outlive this process)
+        with signals_held():
+            if pool is not None:
+                pool.shutdown(wait=done, cancel_futures=not done)
+            if not done:
+                _end(workers)
     return died
 
 
@@ -166,14 +170,18 @@ def _end(processes, grace: float = 10.0) -> None:
 def _task(fn, args):
     """One task in a worker.  A SIGTERM whose exception Python dropped (see
     ``signals_held``) still ends the worker, once the task is done."""
+    global _in_task
+    _in_task = True
     try:
         return fn(*args)
     finally:
+        _in_task = False
         if _stopping:
             os._exit(128 + signal.SIGTERM)
 
 
 _stopping = False
+_in_task = False
 
 
 def _start_worker(initializer, initargs, mask) -> None:
@@ -184,15 +192,18 @@ def _start_worker(initializer, initargs, mask) -> None:
             initializer(*initargs)
         except Exception:   # noqa: BLE001 - recurs in the task, which reports it
             pass
-    try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    except SystemExit:      # told to stop before its first task: nothing to undo
-        os._exit(128 + signal.SIGTERM)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _exit_on_sigterm(_signum, _frame):
+    """In a task, SIGTERM unwinds it (its ``finally`` blocks remove what it
+    was writing); anywhere else the worker ends at once: an exception raised
+    inside the pool's own code (sending a result, waiting for a task) can
+    leave a lock it shares with the other workers taken for ever."""
     global _stopping
     _stopping = True
+    if not _in_task:
+        os._exit(128 + signal.SIGTERM)
     if isinstance(sys.exc_info()[1], SystemExit):
         return      # a second SIGTERM (the pool ends the others when one dies) must
                     # not cut short the clean-up the first one is running
@@ -238,18 +249,25 @@ class Child:
                     fcntl.fcntl(job_w, fcntl.F_SETPIPE_SZ, pipe_bytes)
                 except (AttributeError, OSError):   # not Linux, or above the system's limit
                     pass
-        with signals_held() as mask:
-            pid = os.fork()
-            if pid == 0:                                   # the child
-                os.close(res_r)
-                if job_w is not None:
-                    os.close(job_w)
-                _serve(res_w, target, args, None if job_r is None else Inbox(job_r), mask)
-        os.close(res_w)
-        if job_r is not None:
-            os.close(job_r)
-            self._inbox = os.fdopen(job_w, "wb")
-        self.pid, self._result = pid, os.fdopen(res_r, "rb")
+        self.pid = None
+        try:
+            with signals_held() as mask:
+                pid = os.fork()
+                if pid == 0:                                   # the child
+                    os.close(res_r)
+                    if job_w is not None:
+                        os.close(job_w)
+                    _serve(res_w, target, args, None if job_r is None else Inbox(job_r), mask)
+                os.close(res_w)
+                if job_r is not None:
+                    os.close(job_r)
+                    self._inbox = os.fdopen(job_w, "wb")
+                self.pid, self._result = pid, os.fdopen(res_r, "rb")
+        except BaseException:
+            # a signal held back while forking is raised at the end of the
+            # hold, before the caller has this object to cancel
+            self.cancel()
+            raise
 
     def send(self, message) -> bool:
         """Pickle ``message`` to the child; False if the child is gone (then

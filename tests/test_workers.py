@@ -91,9 +91,10 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 def test_a_signal_during_a_fork_is_handled_not_dropped():
     # Python runs a handler inside os.fork's callbacks, where its exception is
-    # printed and dropped: a bare fork loses the signal, Child does not
+    # printed and dropped: a bare fork loses the signal, Child does not, and
+    # the child it forked does not outlive the interruption
     out = _python("""
-        import os, signal
+        import os, signal, time
         from soxs_lib.workers import Child
         class Stop(BaseException):
             pass
@@ -110,11 +111,46 @@ def test_a_signal_during_a_fork_is_handled_not_dropped():
         except Stop:
             print("bare fork: handled")
         try:
-            print("Child: lost", Child(int, "7").result())
+            print("Child: lost", Child(time.sleep, 30).result())
         except Stop:
             print("Child: handled")
+        try:
+            print("a child left running:", os.waitpid(-1, os.WNOHANG))
+        except ChildProcessError:
+            print("no child left")
     """).stdout.splitlines()
-    assert out == ["bare fork: lost", "Child: handled"]
+    assert out == ["bare fork: lost", "Child: handled", "no child left"]
+
+
+def test_a_signal_while_the_workers_start_ends_them():
+    # the signal held back while the pool forks is raised when the hold ends;
+    # workers left waiting for tasks would outlive their parent (and keep its
+    # standard output open, so a caller reading it waits for ever)
+    out = _python("""
+        import os, signal, time
+        from soxs_lib.workers import map_in_workers
+        class Stop(BaseException):
+            pass
+        def stop(signum, frame):
+            raise Stop
+        def task(k):
+            time.sleep(30)
+        import __main__
+        __main__.task = task
+        signal.signal(signal.SIGTERM, stop)
+        os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGTERM))
+        try:
+            print(list(map_in_workers(task, [(k,) for k in range(4)], 2)))
+        except Stop:
+            print("stopped")
+        try:            # the process table, not multiprocessing's bookkeeping
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass                            # one that ended: go on
+            print("a worker left running")
+        except ChildProcessError:
+            print("no worker left")
+    """).stdout.splitlines()
+    assert out == ["stopped", "no worker left"]
 
 
 def test_a_task_that_ends_its_worker_fails_alone_and_the_others_finish():
@@ -142,6 +178,28 @@ def test_a_task_that_ends_its_worker_fails_alone_and_the_others_finish():
     """).stdout.splitlines()
     assert out == ["0 True 0", "1 True 10", "2 True 20", "3 False WorkerDied",
                    "4 True 40", "5 False ValueError", "6 False WorkerDied", "7 True 70"]
+
+
+def test_a_sigterm_outside_a_task_ends_the_worker_at_once():
+    # an exception raised in the pool's own code (here while the worker
+    # pickles a result) may leave a lock the workers share taken, or come
+    # back to this process as the task's SystemExit
+    out = _python("""
+        import os, signal
+        from soxs_lib.workers import map_in_workers
+        class Result:
+            def __reduce__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return (int, (1,))
+        def task(k):
+            return Result() if k == 2 else k
+        import __main__
+        __main__.task = task
+        got = sorted((a[0], ok, v if ok else type(v).__name__)
+                     for a, ok, v in map_in_workers(task, [(k,) for k in range(4)], 2))
+        print(got)
+    """).stdout.strip()
+    assert out == "[(0, True, 0), (1, True, 1), (2, False, 'WorkerDied'), (3, True, 3)]"
 
 
 def test_a_worker_serves_many_tasks_and_its_initializer_threads_never_take_sigterm():
