@@ -149,13 +149,15 @@ def _night(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, early: list[int] | None = None) -> int:
     """Run one ``soxs`` command.
 
     Parameters
     ----------
     argv : list of str, optional
         The arguments (default: ``sys.argv[1:]``).
+    early : list of int, optional
+        Signals that arrived before the handlers were installed.
 
     Returns
     -------
@@ -167,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     _interrupted.clear()
     for sig in STOP_SIGNALS:          # also while the command line is read
         signal.signal(sig, _on_signal)
+    if early:
+        raise Interrupted(signal.Signals(early[-1]).name)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
@@ -235,12 +239,19 @@ def _report_interrupted(command: str, what: str) -> int:
     return EXIT_INTERRUPTED
 
 
-def entry() -> None:
+def entry(early: list[int] | None = None) -> None:
     """The ``soxs`` console command: main(), then exit without the
     interpreter's teardown, which would only collect numba's and astropy's
-    modules.  Everything is written, closed and flushed by then."""
+    modules.  Everything is written, closed and flushed by then.
+
+    Parameters
+    ----------
+    early : list of int, optional
+        Signals that arrived before this module was loaded (``console``
+        notes them): the run is reported as interrupted.
+    """
     try:
-        status = main()
+        status = main(early=early)
     except Interrupted as exc:          # before main's own handling began
         status = _report_interrupted((sys.argv[1:] or [""])[0], str(exc))
     logging.shutdown()

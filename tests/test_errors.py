@@ -384,6 +384,30 @@ def test_interruption_leaves_previous_state_or_whole_product(small_set, tmp_path
     assert digest(truth.paths) == before
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_command_loads_is_an_interruption(sig):
+    # the console command takes the signals over before the command line's
+    # modules load; here the signal comes as that import starts
+    code = f"""
+import os, signal, sys
+class SignalOnImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == "soxs_lib.cli":
+            os.kill(os.getpid(), {int(sig)})
+        return None
+sys.meta_path.insert(0, SignalOnImport())
+sys.argv = ["soxs", "settings"]
+from soxs_lib.console import entry
+entry()
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == cli.EXIT_INTERRUPTED, res.stderr
+    assert res.stderr == (f"soxs settings: interrupted ({sig.name}); products are whole "
+                          "or absent, never partial\n")
+    assert res.stdout == ""
+
+
 def test_cpl_stack_method_needs_pycpl(small_set, tmp_path, capsys):
     """CPL's image-list clipping is offered by the PyEsoRex recipe only."""
     truth, sof = small_set
