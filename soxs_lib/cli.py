@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None, early: list[int] | None = None) -> int:
     for sig in STOP_SIGNALS:          # also while the command line is read
         signal.signal(sig, _on_signal)
     if early:
-        raise Interrupted(signal.Signals(early[-1]).name)
+        return _report_interrupted((argv or [""])[0], signal.Signals(early[-1]).name)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
