@@ -393,8 +393,10 @@ def test_a_signal_in_the_middle_leaves_whole_products_and_a_consistent_database(
 def test_watch_reduces_a_set_once_its_last_frame_arrives(mini_template, tmp_path):
     ws = tmp_path / "ws"
     (ws / "raw").mkdir(parents=True)
-    proc = subprocess.Popen([str(SOXS), "watch", str(ws), "--interval", "0.3", "-j", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    report = tmp_path / "watch.out"       # read while the watch runs
+    with open(report, "w") as fh:
+        proc = subprocess.Popen([str(SOXS), "watch", str(ws), "--interval", "0.3", "-j", "1"],
+                                stdout=fh, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60      # the first pass has made the database
         while time.monotonic() < deadline and not (ws / "soxs.db").exists():
@@ -411,13 +413,14 @@ def test_watch_reduces_a_set_once_its_last_frame_arrives(mini_template, tmp_path
         time.sleep(1.5)
         assert not (ws / "products").exists() or not list((ws / "products").rglob("*.fits"))
         (target / frames[2].name).write_bytes(whole)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not list((ws / "products").rglob("*.fits")):
+        deadline = time.monotonic() + 90      # the pass that reduced it has reported
+        while time.monotonic() < deadline and "set(s) reduced" not in report.read_text():
             time.sleep(0.3)
         assert len(list((ws / "products").rglob("*.fits"))) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
+        out = report.read_text()
         print(out, err)                       # shown if the test fails
     assert proc.returncode == 0, err
     assert "1 new SOF(s), 1 set(s) reduced" in out and "stopped (SIGTERM)" in out
