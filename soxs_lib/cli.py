@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 
 from . import __version__, params
@@ -37,6 +38,27 @@ def _on_signal(signum, _frame):
     if isinstance(sys.exc_info()[1], Interrupted):
         return      # a second signal must not cut short the clean-up the first is running
     raise Interrupted(_interrupted[-1])
+
+
+def _on_unraisable(unraisable) -> None:
+    """``sys.unraisablehook``: an Interrupted raised inside a callback whose
+    exceptions Python prints and drops (a weakref's, as imports use) is not
+    lost: the signal is sent again a moment later, from a thread, to be
+    raised where the run can act on it."""
+    if not isinstance(unraisable.exc_value, Interrupted):
+        sys.__unraisablehook__(unraisable)
+        return
+    sig = signal.Signals[str(unraisable.exc_value)]
+    again = threading.Timer(0.005, os.kill, (os.getpid(), sig))
+    again.daemon = True
+    again.start()
+
+
+def _take_signals() -> None:
+    """SIGINT and SIGTERM raise Interrupted in this process from now on."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_signal)
+    sys.unraisablehook = _on_unraisable
 
 
 def _epilog() -> str:
@@ -167,8 +189,7 @@ def main(argv: list[str] | None = None, early: list[int] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     _interrupted.clear()
-    for sig in STOP_SIGNALS:          # also while the command line is read
-        signal.signal(sig, _on_signal)
+    _take_signals()                   # also while the command line is read
     if early:
         return _report_interrupted((argv or [""])[0], signal.Signals(early[-1]).name)
     args = build_parser().parse_args(argv)

@@ -19,6 +19,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 
 
@@ -45,26 +46,65 @@ def thread_count(requested: int = 0) -> int:
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
+_holds = 0                  # signals_held blocks open in this process's main thread
+_arrived: list[int] = []    # STOP_SIGNALS that came meanwhile
+
+
+def _note(signum, _frame):
+    _arrived.append(signum)
+
+
+def _forget_holds() -> None:
+    """In a child forked inside a hold: it never leaves its parent's block."""
+    global _holds
+    _holds = 0
+    _arrived.clear()
+
+
+os.register_at_fork(after_in_child=_forget_holds)
+
+
 @contextmanager
 def signals_held():
-    """Hold SIGINT and SIGTERM back in this thread for the block; one that
-    arrives meanwhile is handled when it ends.
+    """Hold SIGINT and SIGTERM back for the block; one that arrives meanwhile
+    is handled when it ends.
 
     Python runs a signal handler between any two bytecodes, also inside the
     callbacks ``os.fork`` runs, where an exception the handler raises is
     printed and dropped: a fork is made under this hold, and so is
-    publishing a product.
+    publishing a product.  Blocking the signals in this thread is not enough:
+    another thread that does not block them (an OpenMP team) takes them, and
+    Python still runs the handler in the main thread.  So in the main thread
+    the handlers are also replaced, by one that notes the signal, for the
+    block; at its end the noted signals are raised again.  Threads and
+    processes started in the block inherit the blocked signals.
 
     Yields
     ------
     set
         The signal mask before the block (a forked child restores it).
     """
+    global _holds
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        if _holds == 0:
+            handlers = {sig: signal.signal(sig, _note) for sig in STOP_SIGNALS
+                        if signal.getsignal(sig) is not None}   # None: not set from Python
+        _holds += 1
     try:
         yield mask
     finally:
+        if threading.current_thread() is threading.main_thread():
+            _holds -= 1
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if handlers:
+            arrived = sorted(set(_arrived))
+            _arrived.clear()
+            for sig in arrived:
+                signal.raise_signal(sig)
 
 
 class WorkerDied(RuntimeError):

@@ -133,6 +133,33 @@ def test_a_signal_during_a_fork_is_handled_not_dropped():
     assert out == ["bare fork: lost", "Child: handled", "a child runs: False"]
 
 
+def test_a_signal_during_a_hold_waits_for_its_end_whichever_thread_takes_it():
+    # another thread that does not block the signal (an OpenMP team) takes
+    # it; Python would still run the handler in the main thread, in the hold
+    out = _python("""
+        import os, signal, threading
+        from soxs_lib.workers import signals_held
+        threading.Thread(target=threading.Event().wait, daemon=True).start()
+        class Stop(BaseException):
+            pass
+        def stop(signum, frame):
+            raise Stop
+        signal.signal(signal.SIGTERM, stop)
+        step = "before"
+        try:
+            with signals_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                for step in range(10 ** 6):
+                    pass
+                step = "end of the hold"
+            step = "after the hold"
+        except Stop:
+            print("stopped at", step)
+        print(signal.getsignal(signal.SIGTERM) is stop)
+    """).stdout.splitlines()
+    assert out == ["stopped at end of the hold", "True"]
+
+
 def test_a_signal_while_the_workers_start_ends_them():
     # the signal held back while the pool forks is raised when the hold ends;
     # workers left waiting for tasks would outlive their parent (and keep its
