@@ -272,8 +272,12 @@ def entry(early: list[int] | None = None) -> None:
         notes them): the run is reported as interrupted.
     """
     try:
-        status = main(early=early)
-    except Interrupted as exc:          # before main's own handling began
+        try:
+            status = main(early=early)
+        finally:                        # the run is over: only flushing is left
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
+    except Interrupted as exc:          # outside main's own handling
         status = _report_interrupted((sys.argv[1:] or [""])[0], str(exc))
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -408,6 +408,24 @@ entry()
     assert res.stdout == ""
 
 
+def test_a_signal_once_the_run_is_over_changes_nothing():
+    # here it comes while the log is closed, the last step before the exit
+    code = """
+import logging, os, signal, sys, time
+def late_signal():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.2)
+logging.shutdown = late_signal
+sys.argv = ["soxs", "settings"]
+from soxs_lib.console import entry
+entry()
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == "" and "soxs_mdark:" in res.stdout
+
+
 def test_an_interruption_python_drops_is_raised_again():
     # a handler that runs inside a weakref callback (imports use them) raises
     # where Python prints the exception and drops it: the run went on
