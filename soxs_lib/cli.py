@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import traceback
 
 from . import __version__, params
@@ -43,21 +42,26 @@ def _on_signal(signum, _frame):
 def _on_unraisable(unraisable) -> None:
     """``sys.unraisablehook``: an Interrupted raised inside a callback whose
     exceptions Python prints and drops (a weakref's, as imports use) is not
-    lost: the signal is sent again a moment later, from a thread, to be
-    raised where the run can act on it."""
+    lost: a timer (SIGALRM) sends the signal again a moment later, where the
+    run can act on it.  Arming it is this hook's last step, so the timer
+    never fires inside the hook, where an exception would be dropped for good."""
     if not isinstance(unraisable.exc_value, Interrupted):
         sys.__unraisablehook__(unraisable)
         return
-    sig = signal.Signals[str(unraisable.exc_value)]
-    again = threading.Timer(0.005, os.kill, (os.getpid(), sig))
-    again.daemon = True
-    again.start()
+    signal.setitimer(signal.ITIMER_REAL, 0.005)
+
+
+def _again(_signum, _frame) -> None:
+    """SIGALRM after a dropped Interrupted: the signal once more, through its
+    handler of the moment (held back in a ``signals_held`` block)."""
+    signal.raise_signal(signal.Signals[_interrupted[-1]])
 
 
 def _take_signals() -> None:
     """SIGINT and SIGTERM raise Interrupted in this process from now on."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, _on_signal)
+    signal.signal(signal.SIGALRM, _again)
     sys.unraisablehook = _on_unraisable
 
 
