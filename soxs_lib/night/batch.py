@@ -254,8 +254,7 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
     data for the database and the summary; never raises for a bad set."""
     from ..run import run_mdark
     t0 = time.perf_counter()
-    out = {"sof": Path(sof).name, "sof_path": str(sof), "reduction_date_utc": utc_now(),
-           "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    out = {**_outcome(sof), "worker": f"{socket.gethostname()}:{os.getpid()}"}
     argv = ["mdark", str(sof), "-o", str(workspace)]
     if settings_path:
         argv += ["-s", str(settings_path)]
@@ -302,10 +301,14 @@ def _run_local(jobs, ws, settings_path, nworkers, record) -> None:
             record(value if ok else _failed(args[0], value))
 
 
+def _outcome(sof: str) -> dict:
+    """The fields every outcome of a set starts with."""
+    return {"sof": Path(sof).name, "sof_path": str(sof), "reduction_date_utc": utc_now()}
+
+
 def _failed(sof: str, exc: BaseException) -> dict:
     """The outcome of a set whose worker failed outside ``reduce_one``."""
-    return {"sof": Path(sof).name, "sof_path": sof, "reduction_date_utc": utc_now(),
-            "status": ERROR, "error": str(exc), "exit_status": 1}
+    return {**_outcome(sof), "status": ERROR, "error": str(exc), "exit_status": 1}
 
 
 def _run_dask(jobs, ws, settings_path, scheduler, record) -> None:
