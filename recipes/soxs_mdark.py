@@ -25,8 +25,8 @@ from soxs_lib import manpage, params, qc
 from soxs_lib.errors import DataNotFound, InputError, OutputError, SettingsError, SoxsError
 from soxs_lib.frames import load_frameset
 from soxs_lib.mdark import make_master_dark
-from soxs_lib.product import (extension_data, extension_headers, product_cards,
-                              product_stem, qc_cards)
+from soxs_lib.naming import PRODUCT_SUFFIX, product_stem
+from soxs_lib.product import extension_data, extension_headers, product_cards, qc_cards
 from soxs_lib.publish import ProductSet
 
 # each soxs_lib error as the cpl error PyEsoRex reports (most specific first)
@@ -149,6 +149,8 @@ class SoxsMdark(cpl.ui.PyRecipe):
             with load_frameset(entries) as fs:
                 cpl.core.Msg.info(self._name, f"{len(fs.raws)} {fs.arm} raw darks, "
                                               f"EXPTIME {fs.exptime:g} s")
+                # named from the set as given: a frame dropped later never renames it
+                filename = product_stem(fs.first.header) + PRODUCT_SUFFIX
                 md = make_master_dark(fs, values, qc.default_ranges(fs.arm),
                                       combine=cpl_combine)
             for path, why in md.dropped:
@@ -160,15 +162,14 @@ class SoxsMdark(cpl.ui.PyRecipe):
             for r in md.qc:
                 log = cpl.core.Msg.warning if r.passed is False else cpl.core.Msg.info
                 log(self._name, f"QC {r.qc.name} = {r.formatted()} {r.qc.unit} {r.status}")
-            return self._save(frameset, used, md)
+            return self._save(frameset, used, md, filename)
         except SoxsError as exc:
             raise _cpl_error(exc) from None
 
-    def _save(self, frameset, used, md) -> cpl.ui.FrameSet:
+    def _save(self, frameset, used, md, filename: str) -> cpl.ui.FrameSet:
         """Write the product with cpl.dfs, whole or not at all (staged under
         its own name, as cpl.dfs records it in PIPEFILE, then moved into
         place by the shared publishing path)."""
-        filename = f"{product_stem(md)}.fits"
         tag = kw.product_tag(md.arm)
         applist = _propertylist(product_cards(md) + qc_cards(md))
         first = next(f for f in used if Path(f.file).name == md.frameset.first.path.name)

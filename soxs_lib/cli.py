@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--exptime", type=float, default=300.0)
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--binning", type=int, default=1)
+    sim.add_argument("--readout", help="readout mode, ESO DET READ CURID or CURNAME "
+                                       "(default: NIR 3, VIS 1)")
     sim.add_argument("--pattern", help="X-Shooter static BPM whose bad pixels become hot")
     sim.add_argument("--night", action="store_true",
                      help="a whole night in <outdir>/raw/<date>/: dark sets of both arms "
@@ -223,7 +225,8 @@ def main(argv: list[str] | None = None, early: list[int] | None = None) -> int:
             from .simulate import simulate_darks
             truth = simulate_darks(args.outdir, arm=args.arm, nframes=args.nframes,
                                    exptime=args.exptime, seed=args.seed,
-                                   binning=args.binning, pattern=args.pattern)
+                                   binning=args.binning, pattern=args.pattern,
+                                   readout=args.readout)
             print(f"wrote {len(truth.paths)} {args.arm} darks and mdark.sof to {args.outdir}")
             return 0
         # fork the plotting process before the heavy imports: it imports

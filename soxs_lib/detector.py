@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from .errors import InputError
 from .shipped import static_calib
 
 STATIC_CALIB = Path(os.environ.get("SOXS_STATIC_CALIB") or static_calib())
@@ -25,6 +26,24 @@ class Detector:
     ron: float             # e-
     saturation: float      # ADU
     bias_from_overscan: bool
+    readout_modes: tuple[tuple[int, str], ...] = ()   # (CURID, CURNAME), default first
+
+    def readout(self, mode=None) -> tuple[int, str]:
+        """(CURID, CURNAME) of a readout mode given by id or name (None: the
+        default).
+
+        Raises
+        ------
+        InputError
+            The arm has no such mode.
+        """
+        if mode is None:
+            return self.readout_modes[0]
+        for curid, name in self.readout_modes:
+            if str(mode).upper() in (str(curid), name.upper()):
+                return curid, name
+        known = ", ".join(f"{i} {n}" for i, n in self.readout_modes)
+        raise InputError(f"{self.arm} has no readout mode {mode!r} (it has {known})")
 
     def science_region(self, binx: int = 1, biny: int = 1):
         """(row0, row1, col0, col1) of the science pixels for this binning."""
@@ -41,7 +60,9 @@ def detectors() -> dict[str, Detector]:
     return {arm: Detector(arm=arm, science_columns=tuple(v["science_columns"]),
                           science_rows=tuple(v["science_rows"]), gain=float(v["gain"]),
                           ron=float(v["ron"]), saturation=float(v["saturation"]),
-                          bias_from_overscan=bool(v["bias_from_overscan"]))
+                          bias_from_overscan=bool(v["bias_from_overscan"]),
+                          readout_modes=tuple((int(k), str(n))
+                                              for k, n in v["readout_modes"].items()))
             for arm, v in raw.items()}
 
 

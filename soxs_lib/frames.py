@@ -145,21 +145,30 @@ def parse_sof(sof: Path) -> list[tuple[Path, str | None]]:
     return entries
 
 
+def sof_path(inputs: list[str]) -> Path | None:
+    """The SOF among the command line's inputs: a single input that is
+    neither a folder nor a FITS file; None for folders and FITS files."""
+    if len(inputs) != 1:
+        return None
+    p = Path(inputs[0])
+    return None if p.is_dir() or looks_like_fits(p.name) else p
+
+
 def collect_inputs(inputs: list[str]) -> list[tuple[Path, str | None]]:
     """One SOF, one folder of FITS files, or a list of FITS files."""
     if not inputs:
         raise DataNotFound("no input frames given")
-    if len(inputs) == 1:
+    sof = sof_path(inputs)
+    if sof is not None:
+        if not sof.exists():
+            raise DataNotFound(f"{sof}: SOF file not found")
+        return parse_sof(sof)
+    if len(inputs) == 1 and Path(inputs[0]).is_dir():
         p = Path(inputs[0])
-        if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.is_file() and looks_like_fits(f.name))
-            if not files:
-                raise DataNotFound(f"{p}: the folder holds no FITS files")
-            return [(f, None) for f in files]
-        if not looks_like_fits(p.name):
-            if not p.exists():
-                raise DataNotFound(f"{p}: SOF file not found")
-            return parse_sof(p)
+        files = sorted(f for f in p.iterdir() if f.is_file() and looks_like_fits(f.name))
+        if not files:
+            raise DataNotFound(f"{p}: the folder holds no FITS files")
+        return [(f, None) for f in files]
     return [(Path(f), None) for f in inputs]
 
 
@@ -212,12 +221,12 @@ def check_raw(img: RawImage) -> None:
     if kw.PRO_CATG in h:
         raise InputError(f"{name}: is a product ({kw.PRO_CATG} = {h[kw.PRO_CATG]!r}), "
                          "not a raw frame")
-    missing = [k for k in kw.REQUIRED if k not in h]
+    arm = str(h.get(kw.SEQ_ARM, "")).strip().upper()
+    missing = [k for k in kw.required(arm) if k not in h]
     if missing:
         raise InputError(f"{name}: missing header keyword(s) {', '.join(missing)}")
     if str(h[kw.DPR_TYPE]).strip().upper() != kw.DARK_DPR_TYPE:
         raise InputError(f"{name}: is not a dark ({kw.DPR_TYPE} = {h[kw.DPR_TYPE]!r})")
-    arm = str(h[kw.SEQ_ARM]).strip().upper()
     if arm not in kw.ARMS:
         raise InputError(f"{name}: unknown arm {kw.SEQ_ARM} = {h[kw.SEQ_ARM]!r}")
     if img.tag is not None and img.tag != kw.raw_tag(arm):

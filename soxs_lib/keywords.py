@@ -32,6 +32,9 @@ READ_CURID = "ESO DET READ CURID"
 READ_CURNAME = "ESO DET READ CURNAME"
 BINX = "ESO DET BINX"
 BINY = "ESO DET BINY"
+# arms whose detector is binned: their frames carry BINX/BINY; the NIR array's
+# do not (soxspipe leaves the field out of its names)
+BINNED_ARMS = ("VIS",)
 GAIN = "ESO DET OUT1 GAIN"      # ADU per electron
 CONAD = "ESO DET OUT1 CONAD"    # electrons per ADU
 ARCFILE = "ARCFILE"
@@ -46,7 +49,29 @@ PRO_CATG = "ESO PRO CATG"
 DARK_DPR_TYPE = "DARK"
 # keywords every raw dark must carry
 REQUIRED = (INSTRUME, EXPTIME, DPR_CATG, DPR_TYPE, DPR_TECH, SEQ_ARM,
-            READ_CURID, READ_CURNAME, BINX, BINY, MJD_OBS, DATE_OBS)
+            READ_CURID, READ_CURNAME, MJD_OBS, DATE_OBS)
+REQUIRED_BINNED = (BINX, BINY)     # also, on an arm of BINNED_ARMS
+
+
+def required(arm: str) -> tuple[str, ...]:
+    """The keywords every raw dark of ``arm`` must carry."""
+    return REQUIRED + (REQUIRED_BINNED if arm in BINNED_ARMS else ())
+
+
+def binning(header, arm: str) -> tuple[int, int]:
+    """(BINX, BINY) of a frame of ``arm``: 1 x 1 on an arm never binned
+    whose frames do not say.
+
+    Raises
+    ------
+    KeyError
+        A binned arm's frame without them.
+    ValueError, TypeError
+        Values that are not integers.
+    """
+    if arm not in BINNED_ARMS and BINX not in header and BINY not in header:
+        return 1, 1
+    return int(header[BINX]), int(header[BINY])
 # keywords whose values must agree across the set (name, what it means)
 MUST_AGREE = (
     (SEQ_ARM, "arm"),

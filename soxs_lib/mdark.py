@@ -95,7 +95,7 @@ def _gain(fs: FrameSet, det: Detector) -> float:
 
 def _region(fs: FrameSet, det: Detector):
     h = fs.first.header
-    binx, biny = int(h[kw.BINX]), int(h[kw.BINY])
+    binx, biny = kw.binning(h, fs.arm)
     if binx < 1 or biny < 1:
         raise InputError(f"{fs.first.path}: invalid binning {binx}x{biny}")
     r0, r1, c0, c1 = det.science_region(binx, biny)

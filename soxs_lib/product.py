@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 import hashlib
-import re
 
 import numpy as np
 from astropy.io import fits
@@ -18,20 +17,6 @@ from .rawio import read_header
 PRO_DID = "ESO-VLT-DIC.PRO-1.17"
 _MD5_PENDING = "0" * 32     # as long as the digest: the header keeps its size
 DRS_ID = f"soxs_lib-{__version__}"
-
-
-def stem(date_obs: str, arm: str, exptime: float) -> str:
-    """A product's file name without extension, from its first frame's
-    DATE-OBS, the arm and the exposure time: ``20260111T082924_NIR_MDARK_300S_SOXS``."""
-    date = re.sub(r"[-:]", "", str(date_obs))[:15]
-    exp = f"{exptime:g}".replace(".", "_")
-    return f"{date}_{arm}_MDARK_{exp}S_SOXS"
-
-
-def product_stem(md: MasterDark) -> str:
-    """The product's file name without extension; deterministic: first
-    frame's date, arm, exposure time."""
-    return stem(md.frameset.first.header[kw.DATE_OBS], md.arm, md.exptime)
 
 
 def param_cards(values) -> list[tuple[str, str]]:

@@ -14,10 +14,11 @@ import time
 from . import __version__, params
 from . import keywords as kw
 from . import settings as settings_mod
-from .frames import collect_inputs, load_frameset
+from .frames import collect_inputs, load_frameset, sof_path
 from .mdark import MasterDark, make_master_dark
 from .plot import PlotProcess, plot_data
-from .product import build_hdus, product_stem, write_product
+from .naming import PRODUCT_SUFFIX, product_stem
+from .product import build_hdus, write_product
 from .publish import ProductSet, ensure_dir
 from .report import qc_table, report
 from .workers import Child, InThread, can_fork
@@ -126,15 +127,16 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         prod_dir = ensure_dir(root / kw.WORKSPACE_PRODUCTS / params.RECIPE)
         qc_dir = ensure_dir(root / kw.WORKSPACE_QC / params.RECIPE)
         publisher = ProductSet(overwrite, prod_dir)
+        # named from the set as given: a frame dropped later never renames it
+        stem = product_stem(fs.first.header, sof_path(inputs))
+        fits_path = prod_dir / f"{stem}{PRODUCT_SUFFIX}"
+        plot_path = qc_dir / f"{stem}_QC.png"
+        log_path = prod_dir / f"{stem}_log.txt"
+        publisher.refuse_existing([fits_path, plot_path, log_path])
         # the frames are measured in a forked process while this one loads
         # the kernel: both hold the GIL
         md = make_master_dark(fs, values, settings.qc_ranges(fs.arm), plotter.send_master,
                               Child if fork and can_fork() else InThread)
-        stem = product_stem(md)
-        fits_path = prod_dir / f"{stem}.fits"
-        plot_path = qc_dir / f"{stem}_QC.png"
-        log_path = prod_dir / f"{stem}_log.txt"
-        publisher.refuse_existing([fits_path, plot_path, log_path])
 
         for f in md.frames:
             log.info("  frame %s: bias %.2f ADU, level %.3f e-, sigma %.3f e-, "

@@ -81,7 +81,9 @@ def simulate_darks(outdir, arm: str = "NIR", nframes: int = 5, exptime: float = 
     """Write ``nframes`` raw darks to ``outdir`` (and ``mdark.sof`` beside
     them, naming them by file name); return the truth.  ``tpl_nexp``: the
     frames the template announces (default ``nframes``; more makes an
-    incomplete template); ``prefix`` starts the file names."""
+    incomplete template); ``readout``: the readout mode, its CURID or
+    CURNAME (``static_calib/detectors.yaml``; default the arm's first);
+    ``prefix`` starts the file names."""
     rng = np.random.default_rng(seed)
     det = detector(arm)
     outdir = Path(outdir)
@@ -107,7 +109,7 @@ def simulate_darks(outdir, arm: str = "NIR", nframes: int = 5, exptime: float = 
     saturated = dark >= full_well * 1.05
     if dtype is None:
         dtype = np.float32 if arm == "NIR" else np.uint16
-    readout = readout or ("NDR" if arm == "NIR" else "SLOW")
+    curid, curname = det.readout(readout)
     t0 = Time(start, format="isot", scale="utc")
     cosmics, biases, paths = [], [], []
     for i in range(nframes):
@@ -135,7 +137,7 @@ def simulate_darks(outdir, arm: str = "NIR", nframes: int = 5, exptime: float = 
         biases.append(bias)
         t = t0 + TimeDelta((exptime + 30.0) * i, format="sec")
         hdr = _header(arm, exptime, t, i, tpl_nexp or nframes, binx, biny, gain, ron,
-                      readout, t0)
+                      (curid, curname), t0)
         hdu = fits.PrimaryHDU(header=hdr)
         if dtype == np.uint16:
             hdu.data = img.astype(np.uint16)   # astropy writes BITPIX=16, BZERO=32768
@@ -152,34 +154,66 @@ def simulate_darks(outdir, arm: str = "NIR", nframes: int = 5, exptime: float = 
                  paths=paths)
 
 
+# what a real SOXS dark carries besides what soxs_mdark reads (soxspipe
+# harvests them): the template and OB, the arm's slit and simulation flag,
+# the acquisition filter wheel, the telescope parked at the zenith
+TEMPLATE_ID, TEMPLATE_NAME = "SOXS_gen_cal_Dark", "Dark"
+SLIT_KEYWORDS = {"NIR": ("ESO INS NISE NAME", "ESO INS NISE SWSIM", "BLANK"),
+                 "VIS": ("ESO INS VISE NAME", "ESO INS VISE SWSIM", "BLANK")}
+
+
 def _header(arm, exptime, t, i, n, binx, biny, gain, ron, readout, t0) -> fits.Header:
+    """A raw SOXS dark's primary header; ``readout``: (CURID, CURNAME)."""
     h = fits.Header()
     stamp = t.isot[:23]
+    slit_key, swsim_key, slit = SLIT_KEYWORDS[arm]
     cards = [
         ("ORIGIN", "ESO-LASILLA", "European Southern Observatory"),
         ("TELESCOP", "ESO-NTT", "ESO Telescope designation"),
         ("INSTRUME", "SOXS", "Instrument used"),
         ("OBJECT", "DARK", "Original target"),
+        ("RA", 0.0, "[deg] telescope pointing"),
+        ("DEC", -29.2567, "[deg] telescope pointing"),
+        ("EQUINOX", 2000.0, "Standard FK5 (years)"),
+        ("RADESYS", "FK5", "Coordinate reference frame"),
         ("EXPTIME", float(exptime), "Integration time [s]"),
         ("DATE-OBS", stamp, "Observing date"),
         ("MJD-OBS", float(t.mjd), "Obs start"),
         ("UTC", float((t.mjd % 1) * 86400), "[s] UTC at start"),
         ("ARCFILE", f"SOXS.{stamp}.fits", "Archive file name"),
         ("PI-COI", "UNKNOWN", "PI-COI name"),
+        ("ESO OBS ID", 200000000 + int(round(t0.mjd * 100)) % 100000000, "Observation block ID"),
+        ("ESO OBS NAME", f"Calib_{arm}_Dark", "OB name"),
+        ("ESO OBS START", t0.isot[:19], "OB start time"),
+        ("ESO OBS TPLNO", 1, "Template number within OB"),
+        ("ESO OBS NTPL", 1, "Number of templates within OB"),
+        ("ESO OBS TARG NAME", "Calibration", "OB target name"),
+        ("ESO TPL ID", TEMPLATE_ID, "Template signature ID"),
+        ("ESO TPL NAME", TEMPLATE_NAME, "Template name"),
+        ("ESO TPL START", t0.isot[:19], "TPL start time"),
+        ("ESO TPL NEXP", n, "Number of exposures within template"),
+        ("ESO TPL EXPNO", i + 1, "Exposure number within template"),
         ("ESO DPR CATG", "CALIB", "Observation category"),
         ("ESO DPR TYPE", "DARK", "Observation type"),
         ("ESO DPR TECH", "IMAGE", "Observation technique"),
         ("ESO SEQ ARM", arm, "Arm"),
-        ("ESO DET READ CURID", 1, "Used readout mode id"),
-        ("ESO DET READ CURNAME", readout, "Used readout mode name"),
-        ("ESO DET BINX", binx, "Binning factor along X"),
-        ("ESO DET BINY", biny, "Binning factor along Y"),
+        ("ESO DET READ CURID", int(readout[0]), "Used readout mode id"),
+        ("ESO DET READ CURNAME", readout[1], "Used readout mode name"),
+    ]
+    if arm in kw.BINNED_ARMS:
+        cards += [("ESO DET BINX", binx, "Binning factor along X"),
+                  ("ESO DET BINY", biny, "Binning factor along Y")]
+    cards += [
         ("ESO DET OUT1 GAIN", 1.0 / gain, "Conversion from electrons to ADU"),
         ("ESO DET OUT1 CONAD", gain, "Conversion from ADUs to electrons"),
         ("ESO DET CHIP RON", ron, "Readout noise per output (e-)"),
-        ("ESO TPL START", t0.isot[:19], "TPL start time"),
-        ("ESO TPL NEXP", n, "Number of exposures within template"),
-        ("ESO TPL EXPNO", i + 1, "Exposure number within template"),
+        ("ESO INS ACFW ID", "Free", "Acquisition filter wheel position"),
+        (slit_key, slit, "Slit name"),
+        (swsim_key, False, "Simulation of the slit wheel"),
+        ("ESO TEL ALT", 90.0, "[deg] Alt angle at start"),
+        ("ESO TEL AZ", 0.0, "[deg] Az angle at start"),
+        ("ESO TEL AIRM START", 1.0, "Airmass at start"),
+        ("ESO TEL AIRM END", 1.0, "Airmass at end"),
     ]
     if arm == "NIR":
         cards += [("ESO DET DIT", float(exptime), "Integration time"),
@@ -197,15 +231,15 @@ def _header(arm, exptime, t, i, n, binx, biny, gain, ron, readout, t0) -> fits.H
 # announced frames, start): two NIR templates of the same EXPTIME, two VIS
 # binnings and readouts, and one template still under way
 NIGHT_SETS = (
-    ("NIR", 3, 300.0, 1, "NDR", None, "2026-01-11T21:10:00"),
-    ("NIR", 3, 300.0, 1, "NDR", None, "2026-01-11T23:40:00"),
-    ("NIR", 4, 60.0, 1, "NDR", None, "2026-01-12T02:05:00"),
-    ("NIR", 3, 600.0, 1, "NDR", 5, "2026-01-12T08:30:00"),
-    ("VIS", 3, 600.0, 2, "SLOW", None, "2026-01-11T20:30:00"),
-    ("VIS", 3, 1800.0, 2, "SLOW", None, "2026-01-12T05:00:00"),
-    ("VIS", 3, 300.0, 2, "FAST", None, "2026-01-12T06:45:00"),
-    ("VIS", 3, 60.0, 1, "SLOW", None, "2026-01-12T07:30:00"),
-    ("VIS", 3, 900.0, 2, "SLOW", None, "2026-01-12T09:10:00"),
+    ("NIR", 3, 300.0, 1, None, None, "2026-01-11T21:10:00"),
+    ("NIR", 3, 300.0, 1, None, None, "2026-01-11T23:40:00"),
+    ("NIR", 4, 60.0, 1, None, None, "2026-01-12T02:05:00"),
+    ("NIR", 3, 600.0, 1, None, 5, "2026-01-12T08:30:00"),
+    ("VIS", 3, 600.0, 2, "SHG", None, "2026-01-11T20:30:00"),
+    ("VIS", 3, 1800.0, 2, "SHG", None, "2026-01-12T05:00:00"),
+    ("VIS", 3, 300.0, 2, "FHG", None, "2026-01-12T06:45:00"),
+    ("VIS", 3, 60.0, 1, "SLG", None, "2026-01-12T07:30:00"),
+    ("VIS", 3, 900.0, 2, "FLG", None, "2026-01-12T09:10:00"),
 )
 
 
@@ -227,7 +261,8 @@ def simulate_night(outdir, seed: int = 1, cosmics_per_frame: int = 100) -> list[
     t = Time("2026-01-11T19:00:00", format="isot", scale="utc")
     for k, (arm, dpr) in enumerate([("NIR", "FLAT"), ("VIS", "FLAT"), ("VIS", "BIAS"),
                                     ("VIS", "BIAS"), ("VIS", "BIAS")]):
-        hdr = _header(arm, 1.0 if dpr == "FLAT" else 0.0, t, k, 1, 1, 1, 1.0, 3.0, "SLOW", t)
+        hdr = _header(arm, 1.0 if dpr == "FLAT" else 0.0, t, k, 1, 1, 1, 1.0, 3.0,
+                      detector(arm).readout(), t)
         put(hdr, kw.DPR_TYPE, dpr, "Observation type")
         data = rng.normal(1000, 5, (64, 64)).astype(np.float32)
         fits.PrimaryHDU(data, hdr).writeto(raw / f"SOXS_{arm}_{dpr}_{k + 1:03d}.fits",

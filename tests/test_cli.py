@@ -37,7 +37,7 @@ def test_end_to_end_products_report_and_log(done):
     truth, sof, out, res = done
     assert res.returncode == 0, res.stderr
     files = product_files(out)
-    stem = "20260111T082924_VIS_MDARK_300S_SOXS"
+    stem = "20260111T082924_VIS_2X2_1_MDARK_300_0S_SOXS"   # soxspipe's rule
     assert files == [f"products/soxs_mdark/{stem}.fits", f"products/soxs_mdark/{stem}_log.txt",
                      f"qc/soxs_mdark/{stem}_QC.png"]
     for word in ("Products:", "QC plots:", "MDARK MEDIAN", "RAW RON", "PASS", stem):

@@ -144,7 +144,7 @@ def test_too_few_frames(small_set, tmp_path, capsys):
     ("ESO PRO CATG", "DARK_VIS", ["is a product", "ESO PRO CATG"]),
     ("ESO SEQ ARM", "NIR", ["tagged DARK_VIS", "ESO SEQ ARM"]),
     ("EXPTIME", 600.0, ["mixed exposure time", "EXPTIME", "600.0", "300.0"]),
-    ("ESO DET READ CURNAME", "FAST", ["mixed readout mode", "FAST", "SLOW"]),
+    ("ESO DET READ CURNAME", "FHG", ["mixed readout mode", "FHG", "SHG"]),
     ("ESO DET BINX", 1, ["mixed binning", "ESO DET BINX"]),
 ])
 def test_inconsistent_or_wrong_frames(small_set, tmp_path, capsys, key, value, words):

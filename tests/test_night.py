@@ -28,8 +28,8 @@ from soxs_lib.simulate import NIGHT_SETS, simulate_darks, simulate_night
 SOXS = Path(sys.executable).with_name("soxs")
 
 # small sets (VIS binned 2x2): (EXPTIME, readout, start)
-MINI = ((300.0, "SLOW", "2026-01-11T21:00:00"), (600.0, "SLOW", "2026-01-11T22:00:00"),
-        (300.0, "FAST", "2026-01-11T23:00:00"))
+MINI = ((300.0, "SHG", "2026-01-11T21:00:00"), (600.0, "SHG", "2026-01-11T22:00:00"),
+        (300.0, "FHG", "2026-01-11T23:00:00"))
 
 
 def make_mini(root: Path) -> Path:
@@ -80,8 +80,8 @@ def test_a_simulated_night_prepped_and_reduced(night, capsys):
     assert "waiting for frames" in out and out.count("not a dark") == 5
     sofs = sorted((ws / "sof").glob("*.sof"))
     assert len(sofs) == len(ready) == 8
-    assert "20260111T211000_NIR_1X1_NDR_MDARK_300S_SOXS.sof" in [s.name for s in sofs]
-    assert "20260111T234000_NIR_1X1_NDR_MDARK_300S_SOXS.sof" in [s.name for s in sofs]
+    assert "20260111T211000_NIR_3_MDARK_300_0S_SOXS.sof" in [s.name for s in sofs]
+    assert "20260111T234000_NIR_3_MDARK_300_0S_SOXS.sof" in [s.name for s in sofs]
     for sof in sofs:                      # absolute paths: the same under every reading
         assert all(Path(line.split()[0]).is_absolute() for line in sof.read_text().splitlines())
     rc, out = _reduce(ws, "--json")
@@ -183,7 +183,7 @@ def test_archives_are_found_and_classified_like_plain_files(mini):
 
 def _frame(**kw):
     base = dict(path="x", size=1, mtime=0.0, kind="DARK_NIR", arm="NIR", exptime=300.0,
-                readout="NDR", readout_id="1", binning="1x1", night="2026-01-11",
+                readout="NDR", readout_id="3", binning="1x1", night="2026-01-11",
                 tpl_start="2026-01-11T21:00:00", tpl_nexp=3, mjd_obs=61051.0,
                 date_obs="2026-01-11T21:00:00")
     base.update(kw)
@@ -246,8 +246,9 @@ def test_vis_sets_get_the_nearest_master_bias_of_their_binning_and_readout(mini,
                                     name="FLUX")]).writeto(mb / name)
     assert cli.main(["prep", str(mini)]) == 0
     capsys.readouterr()
-    slow = [p for p in (mini / "sof").glob("*SLOW*.sof")]
-    fast = [p for p in (mini / "sof").glob("*FAST*.sof")]
+    slow = sorted((mini / "sof").glob("*_VIS_2X2_1_MDARK_*.sof"))    # CURID 1 (SHG)
+    fast = sorted((mini / "sof").glob("*_VIS_2X2_4_MDARK_*.sof"))    # CURID 4 (FHG)
+    assert len(slow) == 2 and len(fast) == 1
     for sof in slow:
         assert f"{mb / 'near.fits'} MASTER_BIAS_VIS" in sof.read_text()
     assert "MASTER_BIAS_VIS" not in fast[0].read_text()       # no bias of its readout
@@ -476,7 +477,7 @@ def test_a_messy_workspace_with_spaces_archives_and_strays(mini_template, tmp_pa
 def test_a_set_whose_worker_died_is_recorded_as_failed(tmp_path):
     from soxs_lib.night import tables
     from soxs_lib.workers import WorkerDied
-    sof = str(tmp_path / "sof" / "20260111T211000_NIR_1X1_NDR_MDARK_300S_SOXS.sof")
+    sof = str(tmp_path / "sof" / "20260111T211000_NIR_3_MDARK_300_0S_SOXS.sof")
     result = batch._failed(sof, WorkerDied("the worker process died (killed)"))
     db = Database(tmp_path)
     try:
@@ -488,4 +489,4 @@ def test_a_set_whose_worker_died_is_recorded_as_failed(tmp_path):
     reduced = batch.Reduced([result])
     assert reduced.exit_status == 1
     text = tables.reduce_text(reduced)
-    assert "20260111T211000_NIR_1X1_NDR_MDARK_300S_SOXS.sof" in text and "died" in text
+    assert "20260111T211000_NIR_3_MDARK_300_0S_SOXS.sof" in text and "died" in text

@@ -235,7 +235,7 @@ def soxspipe_workspace(vis_small, tmp_path):
     raw.mkdir(parents=True)
     for p in truth.paths:
         shutil.copy(p, raw / p.name)
-    sof = ws / "sof" / "20260111T082924_VIS_1X1_SLOW_MDARK_300S_SOXS.sof"
+    sof = ws / "sof" / "20260111T082924_VIS_2X2_1_MDARK_300_0S_SOXS.sof"
     sof.parent.mkdir()
     sof.write_text("".join(f"./raw/2026-01-11/{p.name} DARK_VIS\n" for p in truth.paths))
     return ws, sof

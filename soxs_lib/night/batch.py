@@ -15,7 +15,6 @@ from __future__ import annotations
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 import fcntl
-import math
 import os
 from pathlib import Path
 import socket
@@ -23,7 +22,7 @@ import threading
 import time
 
 from .. import keywords as kw
-from .. import params
+from .. import naming, params
 from ..errors import InputError, OutputError, SoxsError
 from ..workers import map_in_workers, thread_count
 from . import group as grouping
@@ -177,8 +176,7 @@ class Job:
     """One set to reduce: its SOF and the product it makes."""
 
     sof: Path
-    product: Path
-    obs_date_utc: str
+    product: Path                  # named as the SOF (``naming``)
     inputs_mtime: float = 0.0      # the newest of its SOF, frames and settings
 
 
@@ -197,25 +195,11 @@ def _sof_inputs(sof: Path) -> list[Path]:
     return out
 
 
-def _expected_product(ws: Path, sof: Path, files: list[Path]) -> tuple[Path, str]:
-    """The product a SOF makes (its first raw frame's DATE-OBS, arm and
-    EXPTIME name it) and that DATE-OBS; ``files``: what the SOF names."""
-    from ..product import stem
-    from ..rawio import read_header
-    raws = []
-    for path in files:
-        try:
-            h = read_header(path)
-        except InputError:
-            continue
-        if kw.PRO_CATG not in h and kw.DATE_OBS in h:
-            raws.append(h)
-    if not raws:
-        return ws / kw.WORKSPACE_PRODUCTS / params.RECIPE / f"{sof.stem}.fits", ""
-    first = min(raws, key=lambda h: float(h.get(kw.MJD_OBS, math.inf)))
-    arm = str(first.get(kw.SEQ_ARM, "")).strip().upper()
-    name = stem(first[kw.DATE_OBS], arm, float(first.get(kw.EXPTIME, math.nan)))
-    return ws / kw.WORKSPACE_PRODUCTS / params.RECIPE / f"{name}.fits", str(first[kw.DATE_OBS])
+def product_path(ws: Path, sof: Path) -> Path:
+    """The product a SOF of the workspace makes: the SOF's name with
+    ``.fits`` (prep names SOFs by ``naming``'s rule, which the reduction
+    follows)."""
+    return ws / kw.WORKSPACE_PRODUCTS / params.RECIPE / (sof.stem + naming.PRODUCT_SUFFIX)
 
 
 def plan(ws: Path, settings_path=None, redo: bool = False,
@@ -229,12 +213,12 @@ def plan(ws: Path, settings_path=None, redo: bool = False,
     sof_dir = ws / kw.WORKSPACE_SOF
     for sof in sorted(sof_dir.glob("*.sof")) if sof_dir.is_dir() else []:
         files = _sof_inputs(sof)
-        product, date = _expected_product(ws, sof, files)
+        product = product_path(ws, sof)
         inputs = [sof, *files]
         if settings_path:
             inputs.append(Path(settings_path))
         newest = max((p.stat().st_mtime for p in inputs if p.exists()), default=0.0)
-        job = Job(sof, product, date, newest)
+        job = Job(sof, product, newest)
         if redo:
             todo.append(job)
         elif product.exists():

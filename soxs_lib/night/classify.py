@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .. import keywords as kw
 from ..errors import InputError, Truncated
+from ..naming import field_text
 from ..rawio import RawImage, looks_like_fits, read_header
 
 # folders of a workspace that hold what soxs writes, not raw frames
@@ -116,9 +117,9 @@ def classify(path: Path) -> Frame:
     if arm not in kw.ARMS:
         return _left_out(path, st, f"arm {kw.SEQ_ARM} = {arm or 'absent'!r} is not one "
                                    f"soxs_mdark reduces")
-    need = (kw.EXPTIME, kw.MJD_OBS, kw.DATE_OBS, kw.READ_CURID, kw.READ_CURNAME,
-            kw.BINX, kw.BINY) if not catg else (kw.READ_CURID, kw.READ_CURNAME,
-                                                 kw.BINX, kw.BINY)
+    binned = kw.REQUIRED_BINNED if arm in kw.BINNED_ARMS else ()
+    need = ((kw.EXPTIME, kw.MJD_OBS, kw.DATE_OBS) if not catg else ()) + \
+        (kw.READ_CURID, kw.READ_CURNAME) + binned
     missing = [k for k in need if k not in h]
     if missing:
         return _left_out(path, st, f"missing keyword(s) {', '.join(missing)}")
@@ -127,8 +128,8 @@ def classify(path: Path) -> Frame:
         exptime = float(h.get(kw.EXPTIME, math.nan))
         nexp = h.get(kw.TPL_NEXP)
         values = dict(arm=arm, exptime=exptime, readout=str(h[kw.READ_CURNAME]).strip(),
-                      readout_id=str(h[kw.READ_CURID]).strip(),
-                      binning=f"{int(h[kw.BINX])}x{int(h[kw.BINY])}",
+                      readout_id=field_text(h[kw.READ_CURID]),
+                      binning="x".join(map(str, kw.binning(h, arm))),
                       night=night_of(mjd) if math.isfinite(mjd) else "",
                       tpl_start=str(h.get(kw.TPL_START, "")).strip(),
                       tpl_nexp=int(nexp) if nexp is not None else None,

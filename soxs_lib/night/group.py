@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import math
 from pathlib import Path
-import re
 
 from .. import keywords as kw
+from .. import naming
 from .classify import Frame
 
 READY, WAITING, TOO_FEW = "ready", "waiting for frames", "too few frames"
@@ -35,6 +35,7 @@ class DarkSet:
     tpl_start: str
     frames: list[Frame] = field(default_factory=list)
     bias: Frame | None = None
+    name: str = ""               # set by group()
 
     @property
     def complete(self) -> list[Frame]:
@@ -62,11 +63,9 @@ class DarkSet:
 
     @property
     def sof_name(self) -> str:
-        """The SOF name, as soxspipe makes it: ``<first DATE-OBS>_<ARM>_<binning>_<readout>_MDARK_<EXPTIME>S_SOXS.sof``."""
-        date = re.sub(r"[-:]", "", self.first.date_obs)[:15]
-        readout = re.sub(r"[^A-Za-z0-9]+", "_", self.readout).strip("_").upper() or "NONE"
-        exp = f"{self.exptime:g}".replace(".", "_")
-        return (f"{date}_{self.arm}_{self.binning.upper()}_{readout}_MDARK_{exp}S_SOXS.sof")
+        """The SOF's file name, by soxspipe's rule (``naming``), made
+        distinct among the workspace's sets by ``group``."""
+        return self.name + naming.SOF_SUFFIX
 
     def sof_text(self) -> str:
         """The SOF: absolute paths (the SOF does not sit beside the frames,
@@ -112,7 +111,13 @@ def group(frames: list[Frame]) -> list[DarkSet]:
             t = s.first.mjd_obs
             s.bias = min(fits, key=lambda b: (abs(b.mjd_obs - t) if math.isfinite(b.mjd_obs)
                                               else math.inf, b.path))
-    return sorted(sets.values(), key=lambda s: (s.first.mjd_obs, s.sof_name))
+    ordered = sorted(sets.values(), key=lambda s: (s.first.mjd_obs, s.tpl_start,
+                                                    s.first.path))
+    names = naming.distinct([naming.set_name(s.first.date_obs, s.arm, s.binning,
+                                             s.readout_id, s.exptime) for s in ordered])
+    for s, name in zip(ordered, names, strict=True):
+        s.name = name
+    return ordered
 
 
 def write_sofs(sets: list[DarkSet], folder: Path) -> list[Path]:
