@@ -18,6 +18,7 @@ import traceback
 
 from . import __version__, params
 from . import flags, qc
+from . import keywords as kw
 from .errors import SoxsError
 from .workers import STOP_SIGNALS
 
@@ -141,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("-s", "--settings", help="settings YAML for every set")
     watch.add_argument("-j", "--jobs", type=int, default=0)
     qcp = sub.add_parser("qc", parents=[common], help="QC over nights from the database")
-    qcp.add_argument("what", choices=["trend"])
+    qcp.add_argument("what", choices=["trend", "monitor-config"],
+                     help="trend: plots of QC over nights; monitor-config: the "
+                          "qc_monitor.yaml that points the SOXS QC monitor at the workspace")
     qcp.add_argument("workspace")
     sub.add_parser("settings", help="print a complete default settings file")
     sub.add_parser("recipe-dir", help="print the folder of the PyEsoRex recipe, for "
@@ -171,6 +174,11 @@ def _night(args) -> int:
         except Interrupted as exc:      # the way a watch ends: nothing is left partial
             print(f"soxs watch: stopped ({exc})", flush=True)
             return 0
+    if args.what == "monitor-config":
+        from .night.monitor import config_yaml
+        ws = ws.resolve()
+        sys.stdout.write(config_yaml(str(ws), str(ws / kw.WORKSPACE_QC / "monitor")))
+        return 0
     from .night.trend import write_trends
     for path in write_trends(ws):
         print(path)

@@ -39,6 +39,8 @@ GAIN = "ESO DET OUT1 GAIN"      # ADU per electron
 CONAD = "ESO DET OUT1 CONAD"    # electrons per ADU
 ARCFILE = "ARCFILE"
 TPL_START = "ESO TPL START"
+TPL_ID = "ESO TPL ID"
+OBJECT = "OBJECT"
 TPL_NEXP = "ESO TPL NEXP"
 # detector temperature per arm: (keyword, offset to kelvin); the NIR sensor
 # reads kelvin, the VIS one degrees Celsius

@@ -13,7 +13,7 @@ process writes the database.  One lock per workspace: a second ``prep`` or
 from __future__ import annotations
 
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import fcntl
 import os
 from pathlib import Path
@@ -96,6 +96,7 @@ class Prep:
     sets: list[grouping.DarkSet]
     written: list[Path]
     statuses: dict            # SOF name -> set status (reduced, failed included)
+    removed: list[Path] = field(default_factory=list)   # SOFs of sets that are no more
 
     @property
     def left_out(self) -> list[Frame]:
@@ -142,6 +143,10 @@ def prep(workspace, db: Database | None = None) -> Prep:
                           else classify(path))
         sets = grouping.group(frames)
         written = grouping.write_sofs(sets, ws / kw.WORKSPACE_SOF)
+        # a SOF an earlier prep wrote for a set that is no more (regrouped,
+        # renamed by an upgrade) would make its product twice
+        gone = db.set_names() - {s.sof_name for s in sets if s.status == grouping.READY}
+        removed = grouping.remove_sofs(sorted(gone), ws / kw.WORKSPACE_SOF)
         sof_of = {f.path: s.sof_name for s in sets for f in s.frames}
         statuses = {}
         for s in sets:
@@ -150,9 +155,9 @@ def prep(workspace, db: Database | None = None) -> Prep:
             if done is not None:
                 status = grouping.FAILED if done[1] == ERROR else grouping.REDUCED
             statuses[s.sof_name] = status
-        if written or _changed(db, frames, sets):
+        if written or removed or _changed(db, frames, sets):
             db.record_prep(frames, sets, sof_of)
-        return Prep(frames, sets, written, statuses)
+        return Prep(frames, sets, written, statuses, removed)
     finally:
         if own:
             db.close()

@@ -47,6 +47,8 @@ class Frame:
     tpl_nexp: int | None = None
     mjd_obs: float = math.nan
     date_obs: str = ""
+    template: str = ""           # ESO TPL ID
+    object: str = ""             # OBJECT
 
     @property
     def is_dark(self) -> bool:
@@ -133,7 +135,9 @@ def classify(path: Path) -> Frame:
                       night=night_of(mjd) if math.isfinite(mjd) else "",
                       tpl_start=str(h.get(kw.TPL_START, "")).strip(),
                       tpl_nexp=int(nexp) if nexp is not None else None,
-                      mjd_obs=mjd, date_obs=str(h.get(kw.DATE_OBS, "")).strip())
+                      mjd_obs=mjd, date_obs=str(h.get(kw.DATE_OBS, "")).strip(),
+                      template=str(h.get(kw.TPL_ID, "")).strip(),
+                      object=str(h.get(kw.OBJECT, "")).strip())
     except (TypeError, ValueError) as exc:
         return _left_out(path, st, f"unusable keyword value ({exc})")
     if catg:

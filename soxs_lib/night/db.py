@@ -3,8 +3,10 @@ sets, products and QC, readable by any SQLite client.
 
 Only the process that runs ``prep`` or ``reduce all`` writes it (workers and
 Dask tasks return results to it), each change in one transaction, so a crash
-or a kill leaves the state before or after it, never half of it.  The schema
-version is SQLite's ``user_version``.
+or a kill leaves the state before or after it, never half of it; creating
+or migrating the database is one transaction too.  The schema version is
+SQLite's ``user_version``.  Other tools read it through views: the SOXS QC
+monitor through ``monitor.VIEW``.
 """
 
 from __future__ import annotations
@@ -16,29 +18,51 @@ import sqlite3
 
 from .. import keywords as kw
 from ..errors import OutputError
+from . import monitor
 from .classify import Frame
+from .group import READY
 
-SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE raw_frames (
+SCHEMA_VERSION = 2
+# the database as this soxs creates it, one statement each
+SCHEMA = (
+    """CREATE TABLE raw_frames (
     path TEXT PRIMARY KEY, size INTEGER, mtime REAL, kind TEXT, reason TEXT,
     complete INTEGER, arm TEXT, exptime REAL, readout TEXT, readout_id TEXT,
     binning TEXT, night TEXT, tpl_start TEXT, tpl_nexp INTEGER, mjd_obs REAL,
-    date_obs TEXT, sof TEXT);
-CREATE TABLE sets (
+    date_obs TEXT, sof TEXT, template TEXT, object TEXT)""",
+    """CREATE TABLE sets (
     sof TEXT PRIMARY KEY, arm TEXT, exptime REAL, readout TEXT, binning TEXT,
     night TEXT, tpl_start TEXT, nframes INTEGER, nexp INTEGER, status TEXT,
-    first_date_obs TEXT, bias TEXT, updated_utc TEXT);
-CREATE TABLE products (
+    first_date_obs TEXT, bias TEXT, updated_utc TEXT, readout_id TEXT, template TEXT,
+    object TEXT)""",
+    """CREATE TABLE products (
     sof TEXT PRIMARY KEY, path TEXT, status TEXT, error TEXT, exit_status INTEGER,
-    reduction_date_utc TEXT, seconds REAL, inputs_mtime REAL);
-CREATE TABLE quality_control (
+    reduction_date_utc TEXT, seconds REAL, inputs_mtime REAL)""",
+    """CREATE TABLE quality_control (
     id INTEGER PRIMARY KEY AUTOINCREMENT, recipe TEXT, product TEXT, sof TEXT,
     qc_name TEXT, qc_value REAL, qc_unit TEXT, qc_comment TEXT, qc_min REAL,
-    qc_max REAL, qc_status TEXT, obs_date_utc TEXT, reduction_date_utc TEXT);
-CREATE INDEX quality_control_sof ON quality_control (sof);
-CREATE INDEX quality_control_name ON quality_control (qc_name, obs_date_utc);
-"""
+    qc_max REAL, qc_status TEXT, obs_date_utc TEXT, reduction_date_utc TEXT)""",
+    "CREATE INDEX quality_control_sof ON quality_control (sof)",
+    "CREATE INDEX quality_control_name ON quality_control (qc_name, obs_date_utc)",
+    monitor.view_sql(),
+)
+# from version k to k + 1
+MIGRATIONS = {
+    1: (
+        # the QC monitor's view needs the readout id, template and object of a
+        # set; frames classified before carry none: the next prep reads their
+        # headers again (an unknown mtime never matches)
+        "ALTER TABLE raw_frames ADD COLUMN template TEXT",
+        "ALTER TABLE raw_frames ADD COLUMN object TEXT",
+        "UPDATE raw_frames SET mtime = NULL",
+        "ALTER TABLE sets ADD COLUMN readout_id TEXT",
+        "ALTER TABLE sets ADD COLUMN template TEXT",
+        "ALTER TABLE sets ADD COLUMN object TEXT",
+        "UPDATE sets SET readout_id = (SELECT r.readout_id FROM raw_frames r "
+        "WHERE r.sof = sets.sof LIMIT 1)",
+        monitor.view_sql(),
+    ),
+}
 _FRAME_FIELDS = [f.name for f in fields(Frame)]
 
 
@@ -60,16 +84,40 @@ class Database:
         self.path = Path(workspace) / kw.WORKSPACE_DB
         try:
             self.conn = sqlite3.connect(self.path, timeout=60)
-            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
-                with self.conn:
-                    self.conn.executescript(SCHEMA)
-                    self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            elif version > SCHEMA_VERSION:
-                raise OutputError(f"{self.path}: database schema {version} is newer than "
-                                  f"this soxs knows ({SCHEMA_VERSION})")
+            if self._version() != SCHEMA_VERSION:
+                self._upgrade()
         except sqlite3.Error as exc:
             raise OutputError(f"{self.path}: cannot use the database ({exc})") from None
+
+    def _version(self) -> int:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise OutputError(f"{self.path}: database schema {version} is newer than "
+                              f"this soxs knows ({SCHEMA_VERSION})")
+        return version
+
+    def _upgrade(self) -> None:
+        """Create the database, or migrate it to ``SCHEMA_VERSION``, in one
+        transaction: whatever ends the process meanwhile leaves the old
+        state or the new one (SQLite's DDL and ``user_version`` are
+        transactional).  The version is read again under the write lock: a
+        process that waited for another's upgrade finds it done."""
+        self.conn.isolation_level = None      # this method's BEGIN and COMMIT only
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = self._version()
+                steps = SCHEMA if version == 0 else [
+                    sql for v in range(version, SCHEMA_VERSION) for sql in MIGRATIONS[v]]
+                for sql in steps:
+                    self.conn.execute(sql)
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        finally:
+            self.conn.isolation_level = ""
 
     def close(self) -> None:
         """Close the connection."""
@@ -98,11 +146,20 @@ class Database:
                 f"VALUES ({', '.join('?' * (len(_FRAME_FIELDS) + 1))})",
                 [tuple(asdict(f).values()) + (sof_of.get(f.path),) for f in frames])
             self.conn.execute("DELETE FROM sets")
+            columns = ("sof", "arm", "exptime", "readout", "readout_id", "binning", "night",
+                       "tpl_start", "nframes", "nexp", "status", "first_date_obs", "bias",
+                       "updated_utc", "template", "object")
             self.conn.executemany(
-                "INSERT INTO sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(s.sof_name, s.arm, s.exptime, s.readout, s.binning, s.night,
+                f"INSERT INTO sets ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})",
+                [(s.sof_name, s.arm, s.exptime, s.readout, s.readout_id, s.binning, s.night,
                   s.tpl_start, len(s.frames), s.nexp, s.status, s.first.date_obs,
-                  s.bias.path if s.bias else None, now) for s in sets])
+                  s.bias.path if s.bias else None, now, s.template, s.object) for s in sets])
+
+    def set_names(self) -> set[str]:
+        """The SOF names of the sets the last prep recorded as ready."""
+        return {r[0] for r in self.conn.execute("SELECT sof FROM sets WHERE status = ?",
+                                                (READY,))}
 
     # -- reduce all ----------------------------------------------------------
     def product_of(self, sof: str) -> tuple | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import keywords as kw
 from .. import naming
+from ..errors import OutputError
 from .classify import Frame
 
 READY, WAITING, TOO_FEW = "ready", "waiting for frames", "too few frames"
@@ -55,6 +56,16 @@ class DarkSet:
         if n < len(self.frames) or (self.nexp is not None and n < self.nexp):
             return WAITING
         return READY if n >= kw.MIN_FRAMES else TOO_FEW
+
+    @property
+    def template(self) -> str:
+        """The template that took the set (``ESO TPL ID``)."""
+        return self.first.template
+
+    @property
+    def object(self) -> str:
+        """The set's OBJECT."""
+        return self.first.object
 
     @property
     def first(self) -> Frame:
@@ -137,3 +148,20 @@ def write_sofs(sets: list[DarkSet], folder: Path) -> list[Path]:
         write_atomic(path, text)
         written.append(path)
     return written
+
+
+def remove_sofs(names, folder: Path) -> list[Path]:
+    """Remove the SOFs ``names`` from ``folder`` where they exist; returns
+    those removed."""
+    removed = []
+    for name in names:
+        path = Path(folder) / name
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot remove the SOF of a set that is no more "
+                              f"({exc.strerror})") from None
+        removed.append(path)
+    return removed

@@ -20,11 +20,15 @@ def prep_text(prep: Prep, workspace) -> str:
              f"{len(s.complete)}" + (f"/{s.nexp}" if s.nexp else ""),
              prep.statuses[s.sof_name], s.sof_name if s.status == "ready" else "-")
             for s in prep.sets]
+    removed = f", {len(prep.removed)} removed" if prep.removed else ""
     out = [f"soxs prep {ws}: {len(prep.sets)} dark set(s), {len(prep.written)} SOF(s) "
-           f"written, {len(prep.left_out)} file(s) left out", ""]
+           f"written{removed}, {len(prep.left_out)} file(s) left out", ""]
     if rows:
         out += text_table(("arm", "EXPTIME", "readout", "binning", "night", "template",
                        "frames", "status", "SOF"), rows)
+    if prep.removed:
+        out += ["", "SOFs of sets that are no more, removed:"] + \
+            [f"  {_rel(p, ws)}" for p in prep.removed]
     waiting = [f for s in prep.sets for f in s.frames if not f.complete]
     if waiting:
         out += ["", "Still being written:"] + [f"  {_rel(f.path, ws)}" for f in waiting]

@@ -1,0 +1,108 @@
+"""The SOXS consortium's QC monitor reads our database: its contract.
+
+The monitor (``qc-monitor``, SalvatoreINAF/soxs-qc-monitor) reads one table
+or view of the pipeline's SQLite database, by default
+``quality_control_plus_lite``, and requires ``COLUMNS``.  It drops, and holds
+the night open for, a row whose night, observing date, arm, value, recipe
+or QC name is empty, and selects its plots by exact equality on the values
+soxspipe writes for its dark recipe: recipe ``soxs-mdark``, ``qc_order``
+``'-1'``, ``rospeed`` the text of ``ESO DET READ CURID``, units as words
+(``electrons``).  The view below presents the project's own tables so:
+they stay the one source of truth.
+"""
+
+from __future__ import annotations
+
+from .. import keywords as kw
+from .. import naming
+
+VIEW = "quality_control_plus_lite"
+RECIPE = "soxs-mdark"            # soxspipe's name of its dark recipe
+QC_ORDER = "-1"                  # a whole-detector metric, not one of an order
+# our units (qc.QC_DEFS) as soxspipe writes them
+UNITS = {"e-": "electrons", "e-/s": "electrons/s", "K": "kelvin"}
+# metrics soxspipe leaves out of its lite view
+LEFT_OUT = ("HOTPIX NUM",)
+
+COLUMNS = ("night start date", "obs_date_utc", "eso seq arm", "soxspipe_recipe", "qc_name",
+           "qc_value", "qc_order", "qc_unit", "qc_flag", "qc_value_min", "qc_value_max",
+           "sof_name", "file", "status", "binning", "rospeed", "slit", "slitmask", "lamp",
+           "exptime", "template", "object", "filepath")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _in(values) -> str:
+    return "(" + ", ".join(_quote(v) for v in values) + ")"
+
+
+def _case(column: str, mapping: dict) -> str:
+    whens = " ".join(f"WHEN {_quote(k)} THEN {_quote(v)}" for k, v in mapping.items())
+    return f"CASE {column} {whens} ELSE {column} END"
+
+
+def view_sql() -> str:
+    """``CREATE VIEW`` of the monitor's table over ``sets``, ``products`` and
+    ``quality_control``: one row per QC value of a reduced set (values
+    that could not be measured are left out, as the monitor would hold
+    their night open)."""
+    sof_len = len(naming.SOF_SUFFIX)
+    values = {
+        "night start date": "s.night",
+        "obs_date_utc": "q.obs_date_utc",
+        "eso seq arm": "s.arm",
+        "soxspipe_recipe": _quote(RECIPE),
+        "qc_name": "q.qc_name",
+        "qc_value": "q.qc_value",
+        "qc_order": _quote(QC_ORDER),
+        "qc_unit": _case("q.qc_unit", UNITS),
+        "qc_flag": "CASE q.qc_status WHEN 'FAIL' THEN 'fail' ELSE 'pass' END",
+        "qc_value_min": "q.qc_min",
+        "qc_value_max": "q.qc_max",
+        "sof_name": "q.sof",
+        # the product is the SOF's name with .fits (naming)
+        "file": f"substr(q.sof, 1, length(q.sof) - {sof_len}) || "
+                f"{_quote(naming.PRODUCT_SUFFIX)}",
+        "status": "CASE p.status WHEN 'ERROR' THEN 'fail' ELSE 'pass' END",
+        "binning": f"CASE WHEN s.arm IN {_in(kw.BINNED_ARMS)} THEN s.binning END",
+        "rospeed": "s.readout_id",
+        "slit": "NULL", "slitmask": "NULL", "lamp": "NULL",     # no meaning for a dark
+        "exptime": "s.exptime",
+        "template": "s.template",
+        "object": "s.object",
+        "filepath": "q.product",
+    }
+    select = ",\n    ".join(f'{values[name]} AS "{name}"' for name in COLUMNS)
+    return (f"CREATE VIEW {VIEW} AS SELECT\n    {select}\n"
+            "FROM quality_control q JOIN sets s ON s.sof = q.sof "
+            "LEFT JOIN products p ON p.sof = q.sof\n"
+            f"WHERE q.qc_value IS NOT NULL AND s.night <> '' "
+            f"AND q.obs_date_utc <> '' AND q.qc_name NOT IN {_in(LEFT_OUT)}")
+
+
+def config_yaml(workspace: str = "/data/soxs/ws", qc_root: str = "/data/soxs/qc") -> str:
+    """The ``qc_monitor.yaml`` that points the monitor at a soxs workspace;
+    its plot definitions are the consortium's, unmodified."""
+    return f"""\
+paths:
+  upstream_root: {workspace}
+  reduced_root: {workspace}/{kw.WORKSPACE_PRODUCTS}
+  qc_database: {qc_root}/qc.sqlite
+
+acquisition:
+  upstream_database_name: {kw.WORKSPACE_DB}
+  upstream_table: {VIEW}
+  upstream_database_search: direct
+  reduced_products_search: recursive
+
+plots:
+  output_dir: {qc_root}/plots
+  html_output: {qc_root}/index.html
+  show: false
+  include:
+    - plots/datapoint_queries.yaml
+    - plots/nir_dark.yaml
+    - plots/nir_dark_ron.yaml
+"""
