@@ -11,6 +11,7 @@ parent flags hot pixels, and draws while the parent writes the FITS product.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import warnings
 
 import numpy as np
@@ -33,12 +34,12 @@ def import_matplotlib(spare: bool = False) -> None:
         that forks many plotters (a ``reduce all`` worker): each starts from
         its own copy of it instead of building one.
     """
-    global _SPARE
     _matplotlib()
-    if spare and _SPARE is None:
-        _SPARE = QCFigure()
-        for axis in _SPARE.axes_to_tick():
-            axis.get_major_ticks(_SPARE_TICKS)
+    if spare and not _SPARE:
+        for name in LAYOUTS:
+            _SPARE[name] = QCFigure(name)
+            for axis in _SPARE[name].axes_to_tick():
+                axis.get_major_ticks(_SPARE_TICKS)
 
 
 def _matplotlib():
@@ -87,18 +88,54 @@ def plot_data(md, title: str) -> dict:
                 ksig=md.params.hot_pixel_sigma, title=title)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How the three panels share the figure, for a detector's shape."""
+
+    figsize: tuple            # inches at 80 dpi
+    grid: dict                # the subplots' gridspec: margins, widths
+    order: tuple              # the column of the master, the histogram, the hot map
+    image_xticks: int | None  # at most this many x ticks on an image panel
+    title_break: str          # between the parts of a long panel title
+
+
+# "wide": an image about as wide as tall (NIR 2040 x 2040) fills a row of
+# three panels; "tall": a detector much taller than wide (VIS 808 x 4096)
+# gets tall image panels side by side, the histogram beside them
+LAYOUTS = {
+    "wide": Layout((16, 5.6), dict(left=0.04, right=0.985, bottom=0.1, top=0.84,
+                                   wspace=0.28), (0, 1, 2), None, " "),
+    "tall": Layout((13, 9.5), dict(left=0.05, right=0.985, bottom=0.07, top=0.86,
+                                   wspace=0.45, width_ratios=(1.25, 1.0, 2.6)),
+                   (0, 2, 1), 3, "\n"),
+}
+
+
+def layout_for(shape) -> str:
+    """The name of the layout of ``LAYOUTS`` for a master of ``shape``
+    (rows, columns)."""
+    return "tall" if shape[0] > 2 * shape[1] else "wide"
+
+
 class QCFigure:
     """The figure in steps: the skeleton (axes, labels, colour bar) and the
     image panel as soon as the master is stacked, then ``draw`` adds what QC
     found and renders.  Nothing is rendered ahead: on two cores no core is
-    idle while the master is made."""
+    idle while the master is made.
 
-    def __init__(self):
+    Parameters
+    ----------
+    layout : str
+        A name of ``LAYOUTS`` (``layout_for`` the master's shape).
+    """
+
+    def __init__(self, layout: str = "wide"):
         Figure, FigureCanvasAgg = _matplotlib()
-        fig = self.fig = Figure(figsize=(16, 5.6), dpi=80)
+        self.layout = lay = LAYOUTS[layout]
+        fig = self.fig = Figure(figsize=lay.figsize, dpi=80)
         FigureCanvasAgg(fig)
-        self.axes = axes = fig.subplots(1, 3, gridspec_kw=dict(
-            left=0.04, right=0.985, bottom=0.1, top=0.84, wspace=0.28))
+        columns = fig.subplots(1, 3, gridspec_kw=lay.grid)
+        self.axes = axes = [columns[k] for k in lay.order]
         self.image = axes[0].imshow(np.zeros((2, 2)), origin="lower", cmap="gray",
                                     interpolation="nearest")
         self.colorbar = fig.colorbar(self.image, ax=axes[0], label="e-", shrink=0.85,
@@ -110,6 +147,9 @@ class QCFigure:
         for ax in (axes[0], axes[2]):
             ax.set_xlabel("x (raw frame pixels)")
             ax.set_ylabel("y")
+            if lay.image_xticks:           # narrow panels: labels that never overlap
+                from matplotlib.ticker import MaxNLocator
+                ax.xaxis.set_major_locator(MaxNLocator(lay.image_xticks))
 
     def show_master(self, flux: np.ndarray, region) -> None:
         """Show the stacked master (NaN where no data), binned for display,
@@ -130,7 +170,7 @@ class QCFigure:
             im.set_extent(extent)
             ax.set_xlim(extent[:2])
             ax.set_ylim(extent[2:])
-        binned = f" ({f}x{f} medians)" if f > 1 else ""
+        binned = f"{self.layout.title_break}({f}x{f} medians)" if f > 1 else ""
         self.axes[0].set_title(f"master dark{binned}\nstretch: 0.5-99.5 percentile",
                                **_TITLE)
         # make the tick artists now, while the parent still computes QC, so
@@ -151,7 +191,7 @@ class QCFigure:
 _TITLE = dict(y=1.0, pad=6)     # fixed: no layout pass to place titles
 _HIST_TICKS = 9                 # about as many as the histogram's axes get
 _SPARE_TICKS = 12               # at least as many as any axis gets
-_SPARE: QCFigure | None = None  # see import_matplotlib; only forked plotters draw on it
+_SPARE: dict = {}               # layout -> QCFigure (import_matplotlib); forked plotters draw on them
 
 
 def draw(qcf: QCFigure, d: dict, path) -> None:
@@ -179,9 +219,10 @@ def draw(qcf: QCFigure, d: dict, path) -> None:
 
     hot = np.unpackbits(d["hot"], count=np.prod(d["shape"])).reshape(d["shape"]).view(bool)
     qcf.hot.set_data(np.any(_blocks(hot, f), axis=-1) if f > 1 else hot)
+    brk = qcf.layout.title_break
     axes[2].set_title(f"hot pixels: {int(qc['HOTPIX NUM'])} "
                       f"({100 * qc['HOTPIX FRAC']:.3f}%)"
-                      f"{' (any in a %dx%d bin)' % (f, f) if f > 1 else ''}", **_TITLE)
+                      f"{f'{brk}(any in a {f}x{f} bin)' if f > 1 else ''}", **_TITLE)
     status = "QC FAIL: " + ", ".join(d["failed"]) if d["failed"] else "QC PASS"
     qcf.fig.suptitle(f"{d['title']}   {status}", color="C3" if d["failed"] else "black")
     qcf.fig.savefig(path, format="png", pil_kwargs={"compress_level": 1})
@@ -210,7 +251,7 @@ class PlotProcess:
         """The master as stacked (NaN where it has no data) and the detector
         region it covers (first row, last row + 1, first column, last + 1)."""
         if self._child is None:
-            self._figure = QCFigure()
+            self._figure = QCFigure(layout_for(flux.shape))
             self._figure.show_master(flux, region)
         else:
             self._child.send((flux, region))     # a dead child: wait() tells why
@@ -252,7 +293,8 @@ def _draw_sent(inbox) -> None:
     _matplotlib()
     try:
         master = inbox.receive()
-        figure = _SPARE or QCFigure()       # this process's own copy of the spare
+        layout = layout_for(master[0].shape)
+        figure = _SPARE.get(layout) or QCFigure(layout)   # this process's own copy
         figure.show_master(*master)
         data, path = inbox.receive()
     except EOFError:

@@ -61,7 +61,7 @@ def test_the_plot_is_drawn_with_pixels_without_data(small_set, tmp_path, monkeyp
         plotter.wait()
     finally:
         plotter.cancel()
-    assert _png_size(out) == (1280, 448)
+    assert _png_size(out) == (1040, 760)        # VIS, tall and narrow: the tall layout
 
 
 def test_a_plotter_forked_from_a_spare_figure_draws_the_same_png(small_set, tmp_path,
@@ -80,7 +80,7 @@ def test_a_plotter_forked_from_a_spare_figure_draws_the_same_png(small_set, tmp_
         if spare:
             plot.import_matplotlib(spare=True)
         else:
-            monkeypatch.setattr(plot, "_SPARE", None)
+            monkeypatch.setattr(plot, "_SPARE", {})
         plotter = plot.PlotProcess()
         try:
             plotter.send_master(md.flux, region)
@@ -90,5 +90,48 @@ def test_a_plotter_forked_from_a_spare_figure_draws_the_same_png(small_set, tmp_
         finally:
             plotter.cancel()
         pngs.append(out.read_bytes())
-    assert plot._SPARE is not None
+    assert set(plot._SPARE) == set(plot.LAYOUTS)
     assert pngs[1] == pngs[0] and pngs[2] == pngs[0]
+
+
+def _figure(shape, region):
+    """A QC figure of a master of ``shape`` drawn as a run draws it."""
+    rng = np.random.default_rng(3)
+    flux = rng.normal(1.0, 2.0, shape).astype(np.float32)
+    hot = rng.random(shape) < 0.002
+    fig = plot.QCFigure(plot.layout_for(shape))
+    fig.show_master(flux, region)
+    d = dict(hot=np.packbits(hot), shape=shape, ksig=5.0, failed=[], title="x",
+             qc={"MDARK MEDIAN": 1.0, "MDARK RMS": 2.0, "HOTPIX NUM": int(hot.sum()),
+                 "HOTPIX FRAC": float(hot.mean())})
+    return fig, d
+
+
+@pytest.mark.parametrize("shape, region, layout", [
+    ((4096, 808), (0, 4096, 50, 858), "tall"),      # VIS, unbinned science region
+    ((2048, 404), (0, 2048, 25, 429), "tall"),      # VIS binned 2x2
+    ((2040, 2040), (4, 2044, 4, 2044), "wide"),     # NIR
+])
+def test_each_arm_gets_panels_laid_out_for_its_shape(tmp_path, shape, region, layout):
+    fig, d = _figure(shape, region)
+    assert plot.layout_for(shape) == layout
+    plot.draw(fig, d, tmp_path / "qc.png")
+    renderer = fig.fig.canvas.get_renderer()
+    height = fig.fig.bbox.height
+    boxes = [ax.get_window_extent(renderer) for ax in fig.axes]
+    for i in range(3):                                  # panels never overlap
+        for j in range(i + 1, 3):
+            assert not boxes[i].overlaps(boxes[j]), (i, j)
+    for k in (0, 2):                                    # the master and the hot-pixel map
+        ax, box = fig.axes[k], boxes[k]
+        assert box.height > 0.6 * height                # tall enough to see the detector
+        rows, cols = shape
+        assert box.width / box.height == pytest.approx(cols / rows, rel=0.05)   # square pixels
+        labels = [t.get_window_extent(renderer) for t in ax.get_xticklabels()
+                  if t.get_visible() and t.get_text()
+                  and box.x0 - 1 <= t.get_window_extent(renderer).x0 <= box.x1]
+        assert len(labels) >= 2
+        for a, b in zip(labels[:-1], labels[1:], strict=True):   # tick labels never overlap
+            assert a.x1 < b.x0
+        title = ax.title.get_window_extent(renderer)    # a title no wider than its panel allows
+        assert title.x0 >= box.x0 - 0.6 * box.width and title.y0 >= box.y1 - 1
