@@ -594,11 +594,15 @@ def main(argv=None) -> int:
                 if not r.ok:
                     log(r.note)
 
-    night_table = None
+    night_table = workflows = None
     if a.night if a.night is not None else not a.quick:
         from night import run_night
         log("night case: soxs reduce all, soxs mdark per set, soxspipe per set ...")
         night_table = run_night(repeat, a.timeout, sp_exe, sp_settings)
+        if "soxspipe" in tools:
+            from night import run_workflows
+            log("night workflows: soxs prep + reduce all, soxspipe prep + reduce all ...")
+            workflows = run_workflows(repeat, a.timeout)
     head, rows = build_table(cases, tools)
     elapsed = time.perf_counter() - t_start
     text = format_text(head, rows)
@@ -616,6 +620,11 @@ def main(argv=None) -> int:
     if night_table:
         log("")
         log(format_text(*night_table, grouped=False))
+    if isinstance(workflows, str):
+        log(workflows)
+    elif workflows:
+        log("")
+        log(format_text(*workflows, grouped=False))
     for p in problems:
         log(f"NOTE: {p}")
     import resource
@@ -634,6 +643,8 @@ def main(argv=None) -> int:
             f"- {l}" for l in header + versions) + f"\n- {repeat} timed runs per tool and "
             "case (medians)\n\n" + format_md(*build_summary(cases)) +
             ("\n\n## A night\n\n" + format_md(*night_table) if night_table else "") +
+            (f"\n\n{workflows}" if isinstance(workflows, str) else
+             "\n\n" + format_md(*workflows) if workflows else "") +
             "\n\n## Every run"
             "\n\n" + format_md(head, rows) + "\n" +
             "".join(f"\nNote: {p}\n" for p in problems))

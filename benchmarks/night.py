@@ -4,6 +4,11 @@
 per set, and soxspipe's ``mdark`` run once per set -- with the floor of every
 set (interpreter, numpy and astropy, read the set's frames, write a product).
 
+And the two night workflows on the same frames: ``soxs prep`` then ``soxs
+reduce all`` beside soxspipe's own ``soxspipe prep`` then ``soxspipe reduce
+all`` (in a Python 3.12 virtual environment; skipped with a line saying so
+where no Python 3.12 or later exists).
+
 Reported: the total time, the per-set time of ``reduce all`` over that set's
 floor (median and worst over the sets), and peak memory; and ``reduce all``'s
 peak memory on half the sets against all of them (flat when workers do not
@@ -21,7 +26,10 @@ import shutil
 import statistics
 from pathlib import Path
 
-from peers import DATA, HERE, PY, SOXS, WORK, log, run_measured
+import sqlite3
+
+from peers import (DATA, HERE, PY, SOXS, VENV_SP_NIGHT, WORK, ensure_soxspipe, log,
+                   python_at_least, run_measured)
 
 NIGHT = DATA / "night"
 CORES = os.cpu_count() or 1     # reduce all's default workers
@@ -134,7 +142,7 @@ def run_night(repeat: int, timeout: float, sp_exe=None, sp_settings=None) -> tup
             return "-"
         worst = max(r, key=r.get)
         return (f"median {statistics.median(r.values()):.2f}, worst {r[worst]:.2f} "
-                f"({' '.join(worst.split('_')[1:4] + worst.split('_')[5:6])})")
+                f"({' '.join(Path(worst).stem.split('_')[1:-1])})")
 
     head = ["night (8 sets)", "total s", "peak RSS MB", "failed sets",
             "per-set s / floor s (alone)", f"per-set s / floor s ({CORES} at once)",
@@ -149,4 +157,76 @@ def run_night(repeat: int, timeout: float, sp_exe=None, sp_settings=None) -> tup
                      ratios(floors) if k == "reduce all" else "-",
                      ratios(loaded) if k == "reduce all" else "-", f"{med / base:.1f}"])
     rows.append(["reduce all, half the sets", "-", f"{half_rss:.0f}", "-", "-", "-", "-"])
+    return head, rows
+
+
+def _fresh(name: str, flat: bool) -> Path:
+    """A workspace holding the simulated night's raw frames (hard links):
+    under ``raw/<date>/`` as ours come, or all at its root (``flat``), where
+    soxspipe's prep takes them from."""
+    night_workspace()                       # simulates the night if needed
+    ws = WORK / "night" / name
+    shutil.rmtree(ws, ignore_errors=True)
+    for src in sorted((NIGHT / "raw").rglob("*.fits")):
+        dst = ws / src.name if flat else ws / src.relative_to(NIGHT)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.link(src, dst)
+    return ws
+
+
+def _soxs_outcome(ws: Path) -> tuple[int, int]:
+    """(dark sets reduced, QC PASS) of a soxs workspace, from its database."""
+    with sqlite3.connect(ws / "soxs.db") as conn:
+        rows = conn.execute("SELECT status FROM products WHERE path IS NOT NULL").fetchall()
+    return len(rows), sum(r[0] == "PASS" for r in rows)
+
+
+def _soxspipe_outcome(ws: Path) -> tuple[int, int]:
+    """(dark sets reduced, QC PASS) of a soxspipe workspace: its master darks,
+    and those none of whose QC values soxspipe flagged ``fail``."""
+    made = {p.stem for p in ws.glob("reduced/*/soxs-mdark/*.fits")}
+    with sqlite3.connect(ws / "soxspipe.db") as conn:
+        failed = {r[0][:-len(".sof")] for r in conn.execute(
+            "SELECT DISTINCT sof_name FROM quality_control WHERE soxspipe_recipe = "
+            "'soxs-mdark' AND qc_flag = 'fail'")}
+    return len(made), len(made - failed)
+
+
+def run_workflows(repeat: int, timeout: float) -> tuple[list, list] | str:
+    """``soxs prep`` + ``soxs reduce all`` beside ``soxspipe prep`` +
+    ``soxspipe reduce all`` on the simulated night, ``repeat`` times each,
+    alternating; (head, rows) of the table, or the line saying why
+    soxspipe's workflow was skipped."""
+    py312 = python_at_least(3, 12)
+    if py312 is None:
+        return ("soxspipe's night workflow skipped: it needs Python 3.12 or later "
+                "(sqlite3.connect(autocommit=)), and none is on this machine")
+    sp = ensure_soxspipe(VENV_SP_NIGHT, py312)
+    out = WORK / "night"
+    runs = {"soxs prep + reduce all": [], "soxspipe prep + reduce all": []}
+    outcome = {}
+    for rep in range(1, repeat + 1):
+        for name, exe, flat, count in (("soxs prep + reduce all", SOXS, False, _soxs_outcome),
+                                       ("soxspipe prep + reduce all", sp, True,
+                                        _soxspipe_outcome)):
+            ws = _fresh(f"workflow-{exe.name}", flat)
+            rc1, prep_s, mb1 = run_measured([exe, "prep", ws], ws, out / f"{exe.name}-prep.log",
+                                            timeout)
+            rc2, red_s, mb2 = run_measured([exe, "reduce", "all", ws], ws,
+                                           out / f"{exe.name}-reduce.log", timeout)
+            runs[name].append((prep_s, red_s, max(mb1, mb2), rc1, rc2))
+            outcome[name] = count(ws)
+            log(f"  workflow rep {rep}/{repeat}: {name}: prep {prep_s:.2f} s (exit {rc1}), "
+                f"reduce all {red_s:.2f} s (exit {rc2}), {outcome[name][0]} dark sets, "
+                f"{outcome[name][1]} QC PASS")
+    head = ["night workflow", "prep s", "reduce all s", "total s", "peak RSS MB",
+            "dark sets reduced", "QC PASS", "total vs soxs"]
+    totals = {k: statistics.median(p + r for p, r, *_ in v) for k, v in runs.items()}
+    base = totals["soxs prep + reduce all"]
+    rows = []
+    for k, v in runs.items():
+        rows.append([k, f"{statistics.median(p for p, *_ in v):.2f}",
+                     f"{statistics.median(r for _, r, *_ in v):.2f}", f"{totals[k]:.2f}",
+                     f"{max(m for _, _, m, *_ in v):.0f}", str(outcome[k][0]),
+                     str(outcome[k][1]), f"{totals[k] / base:.1f}"])
     return head, rows

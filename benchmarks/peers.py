@@ -20,6 +20,9 @@ ROOT = HERE.parent
 DATA = HERE / "data"
 WORK = HERE / "work"
 VENV_SP = HERE / "venv-soxspipe"
+# soxspipe's own night workflow (prep, reduce all) opens SQLite with
+# autocommit=, which needs Python 3.12 or later
+VENV_SP_NIGHT = HERE / "venv-soxspipe312"
 SOXSPIPE_VERSION = "0.17.4"
 SOXS = ROOT / ".venv" / "bin" / "soxs"
 PY = Path(sys.executable)
@@ -47,18 +50,35 @@ def tail(path: Path, n: int = 12) -> str:
 
 
 # ------------------------------------------------------------------ set up the peers
-def ensure_soxspipe() -> Path:
-    exe = VENV_SP / "bin" / "soxspipe"
-    vpy = VENV_SP / "bin" / "python"
+def python_at_least(major: int, minor: int) -> str | None:
+    """A Python interpreter of at least that version on this machine, or None."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = []
+    for m in range(minor, minor + 4):
+        candidates.append(shutil.which(f"python{major}.{m}"))
+        # a pyenv shim answers only for its selected version: the install itself
+        candidates += sorted(str(p) for p in pyenv.glob(f"{major}.{m}.*/bin/python{major}"))
+    for exe in filter(None, candidates):
+        if sh([exe, "-c", f"import sys; sys.exit(sys.version_info < ({major}, {minor}))"]
+              ).returncode == 0:
+            return exe
+    return None
+
+
+def ensure_soxspipe(venv: Path = VENV_SP, python: str | None = None) -> Path:
+    """Install soxspipe into its own virtual environment ``venv``, made with
+    ``python`` (default: the interpreter under this benchmark)."""
+    exe = venv / "bin" / "soxspipe"
+    vpy = venv / "bin" / "python"
     check = ("import importlib.metadata as m, six; print(m.version('soxspipe'))")
     if vpy.exists():
         r = sh([vpy, "-c", check])
         if r.returncode == 0 and r.stdout.strip() == SOXSPIPE_VERSION and exe.exists():
             return exe
-    base = getattr(sys, "_base_executable", None) or sys.executable
-    log(f"installing soxspipe=={SOXSPIPE_VERSION} into {VENV_SP} (python {base}) ...")
+    base = python or getattr(sys, "_base_executable", None) or sys.executable
+    log(f"installing soxspipe=={SOXSPIPE_VERSION} into {venv} (python {base}) ...")
     if not vpy.exists():
-        subprocess.run([base, "-m", "venv", str(VENV_SP)], check=True)
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
     subprocess.run([vpy, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
     subprocess.run([vpy, "-m", "pip", "install", "--quiet",
                     f"soxspipe=={SOXSPIPE_VERSION}", "six"], check=True)
