@@ -24,6 +24,9 @@ from .workers import STOP_SIGNALS
 
 EXIT_QC_FAILED = 5
 EXIT_INTERRUPTED = 130
+# the reader of standard output went away (| head): the status of the tools
+# beside it, which SIGPIPE ends
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
 
 
 class Interrupted(BaseException):
@@ -74,7 +77,8 @@ def _epilog() -> str:
     lines.append("QUAL bits: " + "; ".join(f"{b} {m}" for b, m in flags.MEANINGS.items()))
     lines.append("QC keywords: " + ", ".join(q.keyword for q in qc.QC_DEFS))
     lines.append(f"exit status: 0 success, 1-4 error, {EXIT_QC_FAILED} products written "
-                 f"but a QC metric is out of range, {EXIT_INTERRUPTED} interrupted")
+                 f"but a QC metric is out of range, {EXIT_INTERRUPTED} interrupted, "
+                 f"{EXIT_CLOSED_PIPE} standard output closed by its reader")
     return "\n".join(lines)
 
 
@@ -294,12 +298,16 @@ def entry(early: list[int] | None = None) -> None:
                 signal.signal(sig, signal.SIG_IGN)
     except Interrupted as exc:          # outside main's own handling
         status = _report_interrupted((sys.argv[1:] or [""])[0], str(exc))
+    except BrokenPipeError:             # whatever was done is whole; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = EXIT_CLOSED_PIPE
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (BrokenPipeError, ValueError):   # a reader that went away
-            pass
+            if stream is sys.stdout and status == 0:
+                status = EXIT_CLOSED_PIPE
     os._exit(status)
 
 

@@ -5,19 +5,26 @@ final folder, then all are moved into place at once, with SIGINT/SIGTERM held
 back, under a lock on the set so that two runs on one workspace cannot mix
 their files.  Without overwrite an existing file is never replaced (the link
 that publishes it fails instead); a failed or interrupted run removes its
-temporary files."""
+temporary files; one killed outright leaves them to ``sweep_stale``, which
+the next run calls."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 from pathlib import Path
+import re
+import shutil
+import socket
 import uuid
 
 from .errors import OutputError
 from .workers import signals_held
+
+log = logging.getLogger("soxs")
 
 
 def ensure_dir(path: Path) -> Path:
@@ -68,7 +75,7 @@ class ProductSet:
         self.overwrite = overwrite
         self.lock_dir = Path(lock_dir)
         self.staged: list[tuple[Path, Path]] = []
-        self.token = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        self.token = f"{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:8]}"   # see STAGED
 
     def refuse_existing(self, finals) -> None:
         """Raise OutputError naming the files of ``finals`` that exist,
@@ -175,6 +182,67 @@ class ProductSet:
                 with contextlib.suppress(OSError):
                     os.rmdir(tmp.parent)
         self.staged = []
+
+
+# a staged file or folder: .<final name>.<host>.<pid>.<token>.tmp or .d; in
+# those of earlier versions the pid follows the final name's extension
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+STAGED = (re.compile(r"^\.(?P<final>.+\.(fits|png|txt|sof))(?P<host>)\.(?P<pid>[0-9]+)"
+                     r"\.[0-9a-f]{8}\.(tmp|d)$"),
+          re.compile(r"^\.(?P<final>.+)\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>[0-9]+)"
+                     r"\.[0-9a-f]{8}\.(tmp|d)$"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # another user's process
+        return True
+    return True
+
+
+def sweep_stale(folder) -> list[Path]:
+    """Remove the staged files and folders in ``folder`` that no live
+    process of this host owns: what a writer killed outright (SIGKILL, the
+    out-of-memory killer, a power cut) left behind.  Those of other hosts
+    (a Dask worker writing to a shared file system) are left alone.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder products are published in (need not exist).
+
+    Returns
+    -------
+    list of Path
+        What was removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        m = STAGED[0].match(entry.name) or STAGED[1].match(entry.name)
+        if m is None or m["host"] not in ("", _HOST) or _alive(int(m["pid"])):
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            continue              # another sweep was first
+        except OSError as exc:
+            log.warning("%s: a stale staged file, cannot be removed (%s)", path, exc.strerror)
+            continue
+        log.warning("removed %s, staged by process %s of this host, which is gone "
+                    "(killed while it wrote)", path, m["pid"])
+        removed.append(path)
+    return removed
 
 
 def write_atomic(path, text: str, overwrite: bool = True) -> None:

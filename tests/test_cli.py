@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import signal
 from pathlib import Path
 import subprocess
 import sys
@@ -182,3 +183,16 @@ def test_last_line_of_the_log_reruns_the_reduction(done, tmp_path):
                            cwd=tmp_path, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     np.testing.assert_array_equal(fits.getdata(prod, "FLUX"), before)
+
+
+def _closed_stdout(*args):
+    """Run soxs with a standard output whose reader is already gone (``| true``)."""
+    p = subprocess.Popen([str(Path(sys.executable).with_name("soxs")), *map(str, args)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    return p.wait(timeout=300), err
+
+
+def test_a_closed_standard_output_ends_quietly_with_sigpipes_status():
+    assert _closed_stdout("settings") == (128 + signal.SIGPIPE, "")

@@ -326,6 +326,18 @@ def test_a_failing_set_never_stops_the_others(mini, capsys):
     assert rc == 1 and "ERROR (up to date)" in out
 
 
+def test_a_closed_standard_output_ends_reduce_all_quietly_with_every_set_recorded(mini):
+    assert cli.main(["prep", str(mini)]) == 0
+    p = subprocess.Popen([str(SOXS), "reduce", "all", str(mini), "--json", "-j", "2"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()                                      # as `| true` does
+    err = p.stderr.read().decode()
+    assert (p.wait(timeout=300), err) == (128 + signal.SIGPIPE, "")
+    with sqlite3.connect(mini / "soxs.db") as conn:
+        assert conn.execute("SELECT status FROM products").fetchall() == [("PASS",)] * 3
+    assert len(list((mini / "products/soxs_mdark").glob("*.fits"))) == 3
+
+
 def test_qc_failure_is_exit_5(mini, tmp_path, capsys):
     settings = tmp_path / "tight.yaml"
     settings.write_text("soxs_mdark:\n  vis:\n    qc-acceptable-ranges:\n"

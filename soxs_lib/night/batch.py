@@ -24,6 +24,7 @@ import time
 from .. import keywords as kw
 from .. import naming, params
 from ..errors import InputError, OutputError, SoxsError
+from ..publish import sweep_stale
 from ..workers import map_in_workers, thread_count
 from . import group as grouping
 from .classify import Frame, classify, find_files
@@ -362,6 +363,9 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
     """
     ws = check_workspace(workspace).resolve()
     settings_path = str(Path(settings_path).resolve()) if settings_path else None
+    for folder in (kw.WORKSPACE_PRODUCTS, kw.WORKSPACE_QC):
+        sweep_stale(ws / folder / params.RECIPE)     # what a killed run left
+    sweep_stale(ws / kw.WORKSPACE_SOF)
     own = db is None
     db = db or Database(ws)
     try:
