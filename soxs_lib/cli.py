@@ -11,62 +11,17 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
 import traceback
 
 from . import __version__, params
-from . import flags, qc
+from . import flags, qc, signals
 from . import keywords as kw
+from .console import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_interrupted
 from .errors import SoxsError
-from .workers import STOP_SIGNALS
+from .signals import Interrupted
 
 EXIT_QC_FAILED = 5
-EXIT_INTERRUPTED = 130
-# the reader of standard output went away (| head): the status of the tools
-# beside it, which SIGPIPE ends
-EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived: unwinds the run so nothing partial stays."""
-
-
-_interrupted: list[str] = []    # the signals of this run, also when an import ate the exception
-
-
-def _on_signal(signum, _frame):
-    _interrupted.append(signal.Signals(signum).name)
-    if isinstance(sys.exc_info()[1], Interrupted):
-        return      # a second signal must not cut short the clean-up the first is running
-    raise Interrupted(_interrupted[-1])
-
-
-def _on_unraisable(unraisable) -> None:
-    """``sys.unraisablehook``: an Interrupted raised inside a callback whose
-    exceptions Python prints and drops (a weakref's, as imports use) is not
-    lost: a timer (SIGALRM) sends the signal again a moment later, where the
-    run can act on it.  Arming it is this hook's last step, so the timer
-    never fires inside the hook, where an exception would be dropped for good."""
-    if not isinstance(unraisable.exc_value, Interrupted):
-        sys.__unraisablehook__(unraisable)
-        return
-    signal.setitimer(signal.ITIMER_REAL, 0.005)
-
-
-def _again(_signum, _frame) -> None:
-    """SIGALRM after a dropped Interrupted: the signal once more, through its
-    handler of the moment (held back in a ``signals_held`` block)."""
-    signal.raise_signal(signal.Signals[_interrupted[-1]])
-
-
-def _take_signals() -> None:
-    """SIGINT and SIGTERM raise Interrupted in this process from now on."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, _on_signal)
-    signal.signal(signal.SIGALRM, _again)
-    sys.unraisablehook = _on_unraisable
 
 
 def _epilog() -> str:
@@ -189,15 +144,14 @@ def _night(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None, early: list[int] | None = None) -> int:
-    """Run one ``soxs`` command.
+def main(argv: list[str] | None = None) -> int:
+    """Run one ``soxs`` command, with SIGINT and SIGTERM taken over
+    (``signals.taken``) until it returns.
 
     Parameters
     ----------
     argv : list of str, optional
         The arguments (default: ``sys.argv[1:]``).
-    early : list of int, optional
-        Signals that arrived before the handlers were installed.
 
     Returns
     -------
@@ -206,110 +160,83 @@ def main(argv: list[str] | None = None, early: list[int] | None = None) -> int:
         5 products written but QC failed, 130 interrupted.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    _interrupted.clear()
-    _take_signals()                   # also while the command line is read
-    if early:
-        return _report_interrupted((argv or [""])[0], signal.Signals(early[-1]).name)
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(message)s", stream=sys.stderr)
-    for handler in logging.getLogger().handlers:   # the terminal shows the log with -V only
-        handler.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    logging.getLogger("soxs").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    command, args = (argv or [""])[0], None
+    with signals.taken():
+        try:
+            signals.check()           # one that came while the command line loaded
+            args = build_parser().parse_args(argv)
+            command = args.command
+            _log_to_terminal(args.verbose)
+            return _run(args, argv)
+        except SoxsError as exc:
+            if getattr(args, "verbose", False):
+                traceback.print_exc()
+            print(f"soxs {command}: error: {exc}", file=sys.stderr)
+            return exc.exit_status
+        except Interrupted as exc:
+            return report_interrupted(command, str(exc))
+        except MemoryError:
+            print(f"soxs {command}: error: out of memory", file=sys.stderr)
+            return 1
+        except Exception:
+            # a signal during an import can surface as that import's ImportError
+            if signals.interrupted() is None:
+                raise
+            return report_interrupted(command, signals.interrupted())
+
+
+def _log_to_terminal(verbose: bool) -> None:
+    """The terminal shows the log with -V only (warnings always)."""
+    level = logging.DEBUG if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+    logging.getLogger("soxs").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _run(args, argv) -> int:
+    """The sub-command ``args.command``; its exit status."""
+    if args.command == "settings":
+        from .settings import default_yaml
+        sys.stdout.write(default_yaml())
+        return 0
+    if args.command == "recipe-dir":
+        from .shipped import recipe_dir
+        print(recipe_dir())
+        return 0
+    if args.command in ("prep", "reduce", "watch", "qc"):
+        return _night(args)
+    if args.command == "simulate" and args.night:
+        from .simulate import simulate_night
+        truths = simulate_night(args.outdir, seed=args.seed)
+        print(f"wrote a night of {len(truths)} dark sets, flats and biases to "
+              f"{args.outdir}/raw")
+        return 0
+    if args.command == "simulate":
+        from .simulate import simulate_darks
+        truth = simulate_darks(args.outdir, arm=args.arm, nframes=args.nframes,
+                               exptime=args.exptime, seed=args.seed,
+                               binning=args.binning, pattern=args.pattern,
+                               readout=args.readout)
+        print(f"wrote {len(truth.paths)} {args.arm} darks and mdark.sof to {args.outdir}")
+        return 0
+    # fork the plotting process before the heavy imports: it imports
+    # matplotlib on the other core while this one imports astropy and numba
+    from .plot import PlotProcess
+    plotter = PlotProcess()
     try:
-        if args.command == "settings":
-            from .settings import default_yaml
-            sys.stdout.write(default_yaml())
-            return 0
-        if args.command == "recipe-dir":
-            from .shipped import recipe_dir
-            print(recipe_dir())
-            return 0
-        if args.command in ("prep", "reduce", "watch", "qc"):
-            return _night(args)
-        if args.command == "simulate" and args.night:
-            from .simulate import simulate_night
-            truths = simulate_night(args.outdir, seed=args.seed)
-            print(f"wrote a night of {len(truths)} dark sets, flats and biases to "
-                  f"{args.outdir}/raw")
-            return 0
-        if args.command == "simulate":
-            from .simulate import simulate_darks
-            truth = simulate_darks(args.outdir, arm=args.arm, nframes=args.nframes,
-                                   exptime=args.exptime, seed=args.seed,
-                                   binning=args.binning, pattern=args.pattern,
-                                   readout=args.readout)
-            print(f"wrote {len(truth.paths)} {args.arm} darks and mdark.sof to {args.outdir}")
-            return 0
-        # fork the plotting process before the heavy imports: it imports
-        # matplotlib on the other core while this one imports astropy and numba
-        from .plot import PlotProcess
-        plotter = PlotProcess()
-        try:
-            from .run import run_mdark
-        except BaseException:
-            plotter.cancel()
-            raise
-        overrides = {k[4:]: v for k, v in vars(args).items()
-                     if k.startswith("par_") and v is not None}
-        result = run_mdark(args.inputs, args.outdir, args.settings, overrides,
-                           args.overwrite, argv, plotter)
-        print(result.text)
-        return 0 if result.md.qc_passed else EXIT_QC_FAILED
-    except SoxsError as exc:
-        if args.verbose:
-            traceback.print_exc()
-        print(f"soxs {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_status
-    except Interrupted as exc:
-        return _report_interrupted(args.command, str(exc))
-    except MemoryError:
-        print(f"soxs {args.command}: error: out of memory", file=sys.stderr)
-        return 1
-    except Exception:
-        # a signal during an import surfaces as that import's ImportError
-        if not _interrupted:
-            raise
-        return _report_interrupted(args.command, _interrupted[-1])
-
-
-def _report_interrupted(command: str, what: str) -> int:
-    print(f"soxs {command}: interrupted ({what}); products are whole or absent, "
-          "never partial", file=sys.stderr)
-    return EXIT_INTERRUPTED
-
-
-def entry(early: list[int] | None = None) -> None:
-    """The ``soxs`` console command: main(), then exit without the
-    interpreter's teardown, which would only collect numba's and astropy's
-    modules.  Everything is written, closed and flushed by then.
-
-    Parameters
-    ----------
-    early : list of int, optional
-        Signals that arrived before this module was loaded (``console``
-        notes them): the run is reported as interrupted.
-    """
-    try:
-        try:
-            status = main(early=early)
-        finally:                        # the run is over: only flushing is left
-            for sig in STOP_SIGNALS:
-                signal.signal(sig, signal.SIG_IGN)
-    except Interrupted as exc:          # outside main's own handling
-        status = _report_interrupted((sys.argv[1:] or [""])[0], str(exc))
-    except BrokenPipeError:             # whatever was done is whole; nothing more to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = EXIT_CLOSED_PIPE
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (BrokenPipeError, ValueError):   # a reader that went away
-            if stream is sys.stdout and status == 0:
-                status = EXIT_CLOSED_PIPE
-    os._exit(status)
+        from .run import run_mdark
+    except BaseException:
+        plotter.cancel()
+        raise
+    overrides = {k[4:]: v for k, v in vars(args).items()
+                 if k.startswith("par_") and v is not None}
+    result = run_mdark(args.inputs, args.outdir, args.settings, overrides,
+                       args.overwrite, argv, plotter)
+    print(result.text)
+    return 0 if result.md.qc_passed else EXIT_QC_FAILED
 
 
 if __name__ == "__main__":
+    from .console import entry
     entry()

@@ -1,19 +1,54 @@
 """The ``soxs`` console command (the entry point ``setup.cfg`` declares).
 
-It takes SIGINT and SIGTERM over before importing anything heavy: a signal
-that arrives while the command line's modules load is noted, then reported
-as an interruption (exit status 130) rather than as a traceback.
+It takes SIGINT and SIGTERM over (``signals.taken``) before importing
+anything heavy, so a signal while the command line's modules load is an
+interruption (exit status 130), not a traceback; it gives them back when
+the run is over.
 """
 
+import logging
+import os
 import signal
+import sys
 
-from .workers import STOP_SIGNALS
+from . import signals
+
+EXIT_INTERRUPTED = 130
+# the reader of standard output went away (| head): the status of the tools
+# beside it, which SIGPIPE ends
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
+
+
+def report_interrupted(command: str, what: str) -> int:
+    """Say that the run of ``command`` was interrupted by ``what``; the exit
+    status to return."""
+    print(f"soxs {command}: interrupted ({what}); products are whole or absent, "
+          "never partial", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def entry() -> None:
-    """Note SIGINT/SIGTERM, import the command line, run it; never returns."""
-    early: list[int] = []
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, lambda signum, _frame: early.append(signum))
-    from .cli import entry as run
-    run(early)
+    """Run ``cli.main`` with the signals taken, then exit without the
+    interpreter's teardown, which would only collect numba's and astropy's
+    modules (everything is written, closed and flushed by then); never
+    returns."""
+    command = (sys.argv[1:] or [""])[0]
+    for sig in signals.STOP_SIGNALS:    # what taken() gives back: once the run is
+        signal.signal(sig, signal.SIG_IGN)  # over, only flushing is left
+    try:
+        with signals.taken():
+            from .cli import main
+            status = main()
+    except signals.Interrupted as exc:  # while the command line loaded
+        status = report_interrupted(command, str(exc))
+    except BrokenPipeError:             # whatever was done is whole; nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = EXIT_CLOSED_PIPE
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):   # a reader that went away
+            if stream is sys.stdout and status == 0:
+                status = EXIT_CLOSED_PIPE
+    os._exit(status)

@@ -1,9 +1,9 @@
 """Products appear whole or not at all.
 
 Every file of a product set is written under a hidden temporary name in its
-final folder, then all are moved into place at once, with SIGINT/SIGTERM held
-back, under a lock on the set so that two runs on one workspace cannot mix
-their files.  Without overwrite an existing file is never replaced (the link
+final folder, then all are moved into place at once, with SIGINT/SIGTERM
+deferred (``signals.deferred``), under a lock on the set so that two runs on
+one workspace cannot mix their files.  Without overwrite an existing file is never replaced (the link
 that publishes it fails instead); a failed or interrupted run removes its
 temporary files; one killed outright leaves them to ``sweep_stale``, which
 the next run calls."""
@@ -22,7 +22,7 @@ import socket
 import uuid
 
 from .errors import OutputError
-from .workers import signals_held
+from . import signals
 
 log = logging.getLogger("soxs")
 
@@ -137,8 +137,9 @@ class ProductSet:
             raise OutputError(describe_oserror(final, exc)) from None
 
     def commit(self) -> list[Path]:
-        """Move every staged file into place, with SIGINT/SIGTERM held back
-        and the folder locked; all or nothing.  Returns the files published.
+        """Move every staged file into place, with SIGINT/SIGTERM deferred
+        to the end and the folder locked; all or nothing.  Returns the files
+        published.
 
         Raises
         ------
@@ -146,7 +147,8 @@ class ProductSet:
             A file exists (without overwrite) or cannot be moved; what was
             already moved is removed again.
         """
-        with signals_held():
+        signals.check()                # an interruption Python dropped earlier
+        with signals.deferred():       # all or nothing, also when interrupted
             lock = os.open(self.lock_dir, os.O_RDONLY)   # a folder lock leaves no file
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX)

@@ -11,7 +11,7 @@ import shutil
 import sys
 import time
 
-from . import __version__, params
+from . import __version__, params, signals
 from . import keywords as kw
 from . import settings as settings_mod
 from .frames import collect_inputs, load_frameset, sof_path
@@ -139,6 +139,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         # the kernel: both hold the GIL
         md = make_master_dark(fs, values, settings.qc_ranges(fs.arm), plotter.send_master,
                               Child if fork and can_fork() else InThread)
+        signals.check()               # one Python dropped: stop before writing
 
         for f in md.frames:
             log.info("  frame %s: bias %.2f ADU, level %.3f e-, sigma %.3f e-, "

@@ -1,26 +1,30 @@
-"""Child processes and how many cores to use: ``Child`` for one piece of
-work in a forked process (the frame statistics, the QC plot),
-``map_in_workers`` for many tasks on a pool of long-lived workers (the sets
-of ``reduce all``), ``signals_held`` to fork and publish with SIGINT/SIGTERM
-held back, and the one thread-count policy.
+"""Processes and threads: ``Child`` runs one piece of work in a forked
+process (the QC plot, the frame statistics) and ``InThread`` the same on a
+thread where forking is not safe; ``local_pool`` gives the long-lived worker
+processes of ``reduce all`` (the standard library's pool), ``each_done`` is
+the one loop over any ``concurrent.futures`` executor, that pool or a Dask
+cluster's, and ``run_isolated`` keeps a task that kills its worker from
+taking others with it; and the one thread-count policy.
 
 A forked child uses the other core for work that holds the GIL in this
 process (importing and loading the compiled kernel, drawing).  Fork only
-from a process that owns all its threads: the command line does; a host such
-as PyEsoRex may not, so the recipe never forks.
+from a process that owns all its threads: the command line and the pool's
+workers do; a host such as PyEsoRex may not, so the recipe never forks.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import (BrokenExecutor, ProcessPoolExecutor, ThreadPoolExecutor,
+                                as_completed)
 import fcntl
+import multiprocessing
 import os
 import pickle
 import signal
 import sys
-import threading
-import time
+
+from . import signals
+
 
 
 def thread_count(requested: int = 0) -> int:
@@ -43,217 +47,183 @@ def thread_count(requested: int = 0) -> int:
     return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
 
-STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+def can_fork() -> bool:
+    """Whether this platform forks (``Child`` needs it)."""
+    return hasattr(os, "fork")
 
 
-_holds = 0                  # signals_held blocks open in this process's main thread
-_arrived: list[int] = []    # STOP_SIGNALS that came meanwhile
-
-
-def _note(signum, _frame):
-    _arrived.append(signum)
-
-
-def _forget_holds() -> None:
-    """In a child forked inside a hold: it never leaves its parent's block."""
-    global _holds
-    _holds = 0
-    _arrived.clear()
-
-
-os.register_at_fork(after_in_child=_forget_holds)
-
-
-@contextmanager
-def signals_held():
-    """Hold SIGINT and SIGTERM back for the block; one that arrives meanwhile
-    is handled when it ends.
-
-    Python runs a signal handler between any two bytecodes, also inside the
-    callbacks ``os.fork`` runs, where an exception the handler raises is
-    printed and dropped: a fork is made under this hold, and so is
-    publishing a product.  Blocking the signals in this thread is not enough:
-    another thread that does not block them (an OpenMP team) takes them, and
-    Python still runs the handler in the main thread.  So in the main thread
-    the handlers are also replaced, by one that notes the signal, for the
-    block; at its end the noted signals are raised again.  Threads and
-    processes started in the block inherit the blocked signals.
-
-    Yields
-    ------
-    set
-        The signal mask before the block (a forked child restores it).
-    """
-    global _holds
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        if _holds == 0:
-            handlers = {sig: signal.signal(sig, _note) for sig in STOP_SIGNALS
-                        if signal.getsignal(sig) is not None}   # None: not set from Python
-        _holds += 1
-    try:
-        yield mask
-    finally:
-        if threading.current_thread() is threading.main_thread():
-            _holds -= 1
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        if handlers:
-            arrived = sorted(set(_arrived))
-            _arrived.clear()
-            for sig in arrived:
-                signal.raise_signal(sig)
-
+# -- many tasks: worker processes --------------------------------------------------
 
 class WorkerDied(RuntimeError):
     """A worker process ended in the middle of a task: killed (out of memory,
     a signal from outside) or crashed."""
 
 
-def map_in_workers(fn, arglists, n: int, initializer=None, initargs: tuple = ()):
-    """``fn(*args)`` for every ``args`` of ``arglists`` in ``n`` forked
-    worker processes, each serving many tasks (the standard library's
-    ``ProcessPoolExecutor``); results as they come.
+def local_pool(n: int, initializer=None, initargs: tuple = ()):
+    """``n`` long-lived worker processes forked from this one (the standard
+    library's ``ProcessPoolExecutor``): they inherit its imported modules,
+    so a worker starts at once.  The one ``run_isolated`` kept for the same
+    arguments is given again (``soxs watch``, pass after pass).
 
-    A task whose worker dies never takes the others with it: the tasks of a
-    broken pool are run again, each alone, and the one that kills its worker
-    again yields ``WorkerDied``.  Closing the generator (``contextlib.closing``)
-    or an exception while it waits (SIGINT/SIGTERM) ends the workers:
-    SIGTERM, which they end on with their ``finally`` blocks run (a product
-    being written is removed), then SIGKILL for one that does not end.
-    A worker leaves Ctrl-C to this process.
+    Fork only from a process that never ran the compiled kernel (numba's
+    GNU OpenMP layer kills a forked process that runs the kernel after its
+    parent did): ``reduce all`` and ``watch`` do not, their workers do.
+    A worker leaves SIGINT to this process (Ctrl-C reaches the whole
+    process group; this process decides) and dies of SIGTERM at once: what
+    it was writing stays staged, for ``publish.sweep_stale``.
 
     Parameters
     ----------
+    n : int
+        Worker processes.
+    initializer : callable, optional
+        Called once in each worker as ``initializer(*initargs)`` (load the
+        kernel, import the plot's modules).
+    initargs : tuple
+        Its arguments.
+
+    Returns
+    -------
+    concurrent.futures.ProcessPoolExecutor
+    """
+    kept = _kept.pop((n, initializer, initargs), None)
+    if kept is not None:
+        return kept
+    return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_start_worker, initargs=(initializer, initargs))
+
+
+_kept: dict = {}        # (n, initializer, initargs) -> the pool run_isolated kept
+
+
+def _start_worker(initializer, initargs) -> None:
+    """A worker's start; it was forked with the signals blocked (``each_done``
+    submits so), so none came before it could ignore SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with(os.getppid())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signals.STOP_SIGNALS)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _die_with(parent: int) -> None:
+    """End this worker when its parent ends, however (SIGKILL included): its
+    workers share the pool's pipes, so none would see the parent go."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    if os.getppid() != parent:        # gone before that took effect
+        os._exit(1)
+
+
+def release() -> None:
+    """Shut down the pool ``run_isolated`` kept (its workers are idle)."""
+    for pool in _kept.values():
+        pool.shutdown(wait=True)
+    _kept.clear()
+
+
+def stop_pool(pool) -> None:
+    """End the workers now, in the middle of their tasks (SIGKILL): all the
+    worker processes of this process, this pool's and any kept one."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    _kept.clear()
+    for worker in multiprocessing.active_children():
+        worker.kill()
+        worker.join()
+
+
+def each_done(executor, fn, arglists):
+    """``fn(*args)`` for every ``args`` of ``arglists`` on ``executor``,
+    yielded as each finishes.  Closing the generator early (an
+    ``Interrupted``) leaves the tasks to the executor's shutdown, which the
+    caller owns (``stop_pool``).
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor
+        ``local_pool``'s, or a Dask client's (``Client.get_executor()``).
     fn : callable
         A module-level function (workers find it by name).
     arglists : iterable of tuple
         The arguments of each task.
-    n : int
-        Worker processes (at most one per task).
-    initializer : callable, optional
-        Called once in each worker as ``initializer(*initargs)``, with SIGINT
-        and SIGTERM held back: threads it starts (numba's OpenMP team)
-        inherit that mask and never take those signals, so SIGTERM always
-        reaches the worker's main thread, the one that can act on it.  If it
-        raises, the worker goes on: the failure recurs in the task.
-    initargs : tuple
-        Its arguments.
 
     Yields
     ------
     tuple
         ``(args, True, value)``, or ``(args, False, exception)`` for a task
-        that raised or whose worker died (``WorkerDied``).
+        that raised, ``WorkerDied`` where its worker (or the pool with it)
+        died: the tasks of a broken pool all end so.
     """
-    died = yield from _run_pool(fn, [tuple(a) for a in arglists], n, initializer, initargs)
-    for args in died:            # which of them killed its worker: each alone
-        if (yield from _run_pool(fn, [args], 1, initializer, initargs)):
-            yield args, False, WorkerDied(
-                "the worker process died (killed, e.g. out of memory, or crashed)")
-
-
-def _run_pool(fn, arglists, n, initializer, initargs):
-    """Yield as ``map_in_workers`` does; return the tasks whose pool broke."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-    if not arglists:
-        return []
-    pool, workers, died, done = None, set(), [], False
+    # a submit starts the workers: forked with the signals blocked, they take
+    # none before they can ignore SIGINT (see local_pool)
     try:
-        # a signal held back while forking is raised at the end of the hold,
-        # inside this try: the workers it started are ended below
-        with signals_held() as mask:   # the workers and the pool's thread start with it
-            before = set(multiprocessing.active_children())
-            pool = ProcessPoolExecutor(min(n, len(arglists)),
-                                       mp_context=multiprocessing.get_context("fork"),
-                                       initializer=_start_worker,
-                                       initargs=(initializer, initargs, mask))
-            futures = {pool.submit(_task, fn, args): args for args in arglists}  # forks them
-            workers = set(multiprocessing.active_children()) - before
-        for fut in as_completed(futures):
-            try:
-                value = fut.result()
-            except BrokenProcessPool:
-                died.append(futures[fut])
-            except Exception as exc:   # noqa: BLE001 - the task's own failure, handed on
-                yield futures[fut], False, exc
-            else:
-                yield futures[fut], True, value
-        done = True
-    finally:
-        # held: a second signal must not cut the ending of the workers short
-        # (a worker left waiting for tasks would outlive this process)
-        with signals_held():
-            if pool is not None:
-                pool.shutdown(wait=done, cancel_futures=not done)
-            if not done:
-                _end(workers)
-    return died
-
-
-def _end(processes, grace: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL for those still running after ``grace`` s."""
-    for p in processes:
-        p.terminate()
-    deadline = time.monotonic() + grace
-    for p in processes:
-        p.join(max(0.0, deadline - time.monotonic()))
-        if p.exitcode is None:
-            p.kill()
-            p.join()
-
-
-def _task(fn, args):
-    """One task in a worker.  A SIGTERM whose exception Python dropped (see
-    ``signals_held``) still ends the worker, once the task is done."""
-    global _in_task
-    _in_task = True
-    try:
-        return fn(*args)
-    finally:
-        _in_task = False
-        if _stopping:
-            os._exit(128 + signal.SIGTERM)
-
-
-_stopping = False
-_in_task = False
-
-
-def _start_worker(initializer, initargs, mask) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    if initializer is not None:
+        with signals.blocked():
+            futures = {executor.submit(fn, *args): tuple(args) for args in arglists}
+    except BrokenExecutor as exc:     # a kept pool whose worker died while it waited
+        for args in arglists:
+            yield tuple(args), False, WorkerDied(f"the worker process died: {exc}")
+        return
+    for fut in as_completed(futures):
         try:
-            initializer(*initargs)
-        except Exception:   # noqa: BLE001 - recurs in the task, which reports it
-            pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            value = fut.result()
+        except BrokenExecutor as exc:
+            yield futures[fut], False, WorkerDied(
+                f"the worker process died (killed, e.g. out of memory, or crashed): {exc}")
+        except Exception as exc:   # noqa: BLE001 - the task's own failure, handed on
+            yield futures[fut], False, exc
+        else:
+            yield futures[fut], True, value
 
 
-def _exit_on_sigterm(_signum, _frame):
-    """In a task, SIGTERM unwinds it (its ``finally`` blocks remove what it
-    was writing); anywhere else the worker ends at once: an exception raised
-    inside the pool's own code (sending a result, waiting for a task) can
-    leave a lock it shares with the other workers taken for ever."""
-    global _stopping
-    _stopping = True
-    if not _in_task:
-        os._exit(128 + signal.SIGTERM)
-    if isinstance(sys.exc_info()[1], SystemExit):
-        return      # a second SIGTERM (the pool ends the others when one dies) must
-                    # not cut short the clean-up the first one is running
-    raise SystemExit(128 + signal.SIGTERM)
+def run_isolated(fn, arglists, n: int, initializer=None, initargs: tuple = (),
+                 keep: bool = False):
+    """``each_done`` on ``local_pool(n)``, where a task that kills its worker
+    fails alone: the tasks of the pool its death broke run again, each on a
+    pool of its own, and only the one that kills its worker again yields
+    ``WorkerDied``.  Closing the generator early (``contextlib.closing``; an
+    ``Interrupted``) ends the workers at once.
+
+    Parameters
+    ----------
+    fn, arglists
+        As for ``each_done``.
+    n, initializer, initargs
+        As for ``local_pool``.
+    keep : bool
+        Leave the workers running once every task is done, for the next
+        call with the same arguments.
+
+    Yields
+    ------
+    tuple
+        As ``each_done``.
+    """
+    pool = None
+    try:
+        pool = local_pool(n, initializer, initargs)
+        died = []
+        for args, ok, value in each_done(pool, fn, arglists):
+            if isinstance(value, WorkerDied):
+                died.append(args)
+            else:
+                yield args, ok, value
+        for args in died:                     # which of them killed its worker
+            pool = local_pool(1, initializer, initargs)
+            yield from each_done(pool, fn, [args])
+    except BaseException:
+        if pool is not None:
+            stop_pool(pool)
+        raise
+    if keep:
+        release()
+        _kept[(n, initializer, initargs)] = pool
+    else:
+        pool.shutdown(wait=True)
 
 
-def can_fork() -> bool:
-    """Whether this platform forks (the helpers below need it)."""
-    return hasattr(os, "fork")
-
+# -- one task: a forked child or a thread -------------------------------------------
 
 class Child:
     """``target(*args, inbox)`` in a forked child.
@@ -279,7 +249,8 @@ class Child:
     """
 
     def __init__(self, target, *args, inbox: bool = False, pipe_bytes: int | None = None):
-        self._inbox = None
+        self._inbox = self._result = None
+        self.pid = None
         res_r, res_w = os.pipe()
         job_r = job_w = None
         if inbox:
@@ -289,23 +260,20 @@ class Child:
                     fcntl.fcntl(job_w, fcntl.F_SETPIPE_SZ, pipe_bytes)
                 except (AttributeError, OSError):   # not Linux, or above the system's limit
                     pass
-        self.pid = None
         try:
-            with signals_held() as mask:
-                pid = os.fork()
-                if pid == 0:                                   # the child
-                    os.close(res_r)
-                    if job_w is not None:
-                        os.close(job_w)
-                    _serve(res_w, target, args, None if job_r is None else Inbox(job_r), mask)
-                os.close(res_w)
-                if job_r is not None:
-                    os.close(job_r)
-                    self._inbox = os.fdopen(job_w, "wb")
-                self.pid, self._result = pid, os.fdopen(res_r, "rb")
+            self.pid = os.fork()
+            if self.pid == 0:                                  # the child
+                os.close(res_r)
+                if job_w is not None:
+                    os.close(job_w)
+                _serve(res_w, target, args, None if job_r is None else Inbox(job_r))
+            os.close(res_w)
+            self._result = os.fdopen(res_r, "rb")
+            if job_r is not None:
+                os.close(job_r)
+                self._inbox = os.fdopen(job_w, "wb")
+            signals.check()         # one whose exception os.fork's callbacks dropped
         except BaseException:
-            # a signal held back while forking is raised at the end of the
-            # hold, before the caller has this object to cancel
             self.cancel()
             raise
 
@@ -349,13 +317,12 @@ class Child:
 
     def cancel(self) -> None:
         """Kill and reap the child, if it still runs; close the pipes."""
-        if self.pid is None:
-            return
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
         self.pid = None
         for f in (self._inbox, self._result):
             if f is not None:
@@ -399,12 +366,11 @@ class Inbox:
         return pickle.load(self._file)
 
 
-def _serve(fd: int, target, args, inbox, mask) -> None:
+def _serve(fd: int, target, args, inbox) -> None:
     """Compute, send the pickled (ok, value or exception), exit; never returns."""
     try:
-        for sig in STOP_SIGNALS:
+        for sig in signals.STOP_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         try:
             value = target(*args, inbox) if inbox is not None else target(*args)
             payload = pickle.dumps((True, value), protocol=pickle.HIGHEST_PROTOCOL)

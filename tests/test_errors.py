@@ -426,31 +426,6 @@ entry()
     assert res.stderr == "" and "soxs_mdark:" in res.stdout
 
 
-def test_an_interruption_python_drops_is_raised_again():
-    # a handler that runs inside a weakref callback (imports use them) raises
-    # where Python prints the exception and drops it: the run went on
-    code = """
-import signal, sys, time, weakref
-from soxs_lib import cli
-cli._take_signals()
-class Frame:
-    pass
-frame = Frame()
-ref = weakref.ref(frame, lambda _: signal.raise_signal(signal.SIGINT))
-try:
-    del frame
-    print("dropped")
-    time.sleep(5)
-    print("lost")
-except cli.Interrupted as exc:
-    print("interrupted", exc)
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
-    assert res.stdout.startswith("dropped") and res.stdout.endswith("interrupted SIGINT\n")
-    assert "lost" not in res.stdout and res.stderr == ""
-
-
 def test_cpl_stack_method_needs_pycpl(small_set, tmp_path, capsys):
     """CPL's image-list clipping is offered by the PyEsoRex recipe only."""
     truth, sof = small_set

@@ -200,7 +200,14 @@ def test_grouping_rounds_exptime_and_separates_templates_and_nights():
     two = [_frame(path=f"t1{i}", mjd_obs=i) for i in range(3)] + \
           [_frame(path=f"t2{i}", mjd_obs=10 + i, tpl_start="2026-01-11T23:00:00")
            for i in range(3)]
+    assert [[f.path for f in s.frames] for s in group.group(two)] == [
+        ["t10", "t11", "t12"], ["t20", "t21", "t22"]]
     assert [s.status for s in group.group(two)] == [group.READY, group.READY]
+    # one template whose frames fall on two observing nights: two sets
+    nights = [_frame(path=f"n{i}", mjd_obs=i, night="2026-01-11" if i < 3 else "2026-01-12")
+              for i in range(6)]
+    assert [([f.path for f in s.frames], s.night) for s in group.group(nights)] == [
+        (["n0", "n1", "n2"], "2026-01-11"), (["n3", "n4", "n5"], "2026-01-12")]
 
 
 def test_the_night_boundary_is_mjd_minus_15_hours():
@@ -264,12 +271,28 @@ def test_prep_is_idempotent(mini, capsys):
     assert after == before                    # no SOF, no database, no raw frame touched
 
 
-def test_prep_of_a_missing_or_unreadable_workspace(tmp_path, capsys):
+def test_prep_of_a_missing_or_unreadable_workspace(tmp_path, capsys, monkeypatch):
     assert cli.main(["prep", str(tmp_path / "nope")]) == 2
     assert "workspace not found" in capsys.readouterr().err
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert cli.main(["prep", str(afile)]) == 2
+    assert "the workspace is not a folder" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
     assert cli.main(["prep", str(empty)]) == 0
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0)
+    if os.geteuid() == 0:     # root reads every folder: the answer a user would get
+        real = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != closed and real(p, mode))
+    try:
+        assert cli.main(["prep", str(closed)]) == 2
+    finally:
+        closed.chmod(0o700)
+    assert capsys.readouterr().err == (f"soxs prep: error: {closed}: the workspace cannot be "
+                                       "read (permission denied)\n")
+    assert list(closed.iterdir()) == []           # nothing written into it
 
 
 # -- reduce all ---------------------------------------------------------------------
@@ -370,7 +393,37 @@ def test_a_worker_reduces_set_after_set(mini):
     assert len({s["worker"] for s in sets}) == 1
     assert sets[0]["worker"] != f"{socket.gethostname()}:{os.getpid()}"
     rc, out = _reduce(mini, "-x", "-j", "2", "--json")
-    assert rc == 0 and len({s["worker"] for s in json.loads(out)["sets"]}) <= 2
+    sets = json.loads(out)["sets"]
+    assert rc == 0 and len({s["worker"] for s in sets}) == 2      # the sets in parallel
+
+
+def _children(pid: int) -> set[int]:
+    """The processes ``pid`` started (its workers), from the process table."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+def _gone(pids, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if os.path.exists(f"/proc/{p}")
+                 and "zombie" not in open(f"/proc/{p}/status").read()]
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _first_product(ws: Path, proc, seconds: float = 120.0) -> bool:
+    """Wait until the run has published a product (and is still running)."""
+    prod = ws / "products/soxs_mdark"
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        if prod.is_dir() and any(p.suffix == ".fits" and not p.name.startswith(".")
+                                 for p in prod.iterdir()):
+            return True
+        time.sleep(0.005)
+    return False
 
 
 # -j 1: one worker whose kernel runs on every core, so its OpenMP threads
@@ -381,27 +434,73 @@ def test_a_signal_in_the_middle_leaves_whole_products_and_a_consistent_database(
         mini, sig, jobs):
     assert cli.main(["prep", str(mini)]) == 0
     proc = subprocess.Popen([str(SOXS), "reduce", "all", str(mini), "-j", str(jobs)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.2)                       # the workers are reducing
-    proc.send_signal(sig)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    assert _first_product(mini, proc), "no set was reduced before the run ended"
+    workers = _children(proc.pid)
+    assert len(workers) == jobs
+    # SIGINT as Ctrl-C sends it, to the process group; SIGTERM as kill does
+    (os.killpg if sig == signal.SIGINT else os.kill)(proc.pid, sig)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode in (0, 130), err
-    assert "Traceback" not in err
-    time.sleep(0.5)                       # the pool's workers are gone too
+    assert proc.returncode == 130, err
+    assert err.endswith(f"soxs reduce: interrupted ({sig.name}); products are whole or "
+                        "absent, never partial\n") and "Traceback" not in err
+    assert _gone(workers), "a worker outlived the interrupted run"
     prod = mini / "products/soxs_mdark"
-    leftovers = [p for p in prod.rglob("*") if p.name.startswith(".")] if prod.exists() else []
-    assert leftovers == []
+    assert [p for p in prod.rglob("*") if p.name.startswith(".")] == []
+    products = sorted(prod.glob("*.fits"))
+    assert 1 <= len(products) < 3                 # interrupted in the middle
     with sqlite3.connect(mini / "soxs.db") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        for path, status in conn.execute("SELECT path, status FROM products"):
-            assert status != "PASS" or Path(path).exists()
-    for fits_path in prod.glob("*.fits") if prod.exists() else []:
+        recorded = dict(conn.execute("SELECT path, status FROM products").fetchall())
+    # every set recorded has its product (one whose result was on its way
+    # when the signal came may not be recorded: the next run makes it again)
+    assert set(recorded) <= {str(p) for p in products}
+    assert set(recorded.values()) <= {"PASS"}
+    for fits_path in products:
         with fits.open(fits_path, checksum=True) as h:
             assert len(h) == 4 and all(hdu.verify_checksum() == 1 for hdu in h)
-    assert _reduce(mini)[0] == 0          # the next run finishes the night
+    rc, out = _reduce(mini)                       # the next run finishes the night
+    assert rc == 0 and out.count("(up to date)") == len(recorded)
+    assert len(list(prod.glob("*.fits"))) == 3
+    with sqlite3.connect(mini / "soxs.db") as conn:
+        assert conn.execute("SELECT count(*) FROM products WHERE status = 'PASS'"
+                            ).fetchone()[0] == 3
+        assert conn.execute("SELECT count(DISTINCT sof) FROM quality_control").fetchone()[0] == 3
+
+
+def test_a_worker_killed_from_outside_costs_only_a_rerun_of_its_set(mini):
+    assert cli.main(["prep", str(mini)]) == 0
+    proc = subprocess.Popen([str(SOXS), "reduce", "all", str(mini), "-j", "1", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert _first_product(mini, proc)
+    (worker,) = _children(proc.pid)
+    os.kill(worker, signal.SIGKILL)               # as the out-of-memory killer does
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    sets = json.loads(out)["sets"]
+    assert [s["status"] for s in sets] == ["PASS"] * 3
+    assert worker not in {int(s["worker"].split(":")[1]) for s in sets[1:]}
+    prod = mini / "products/soxs_mdark"
+    assert sorted(p.name for p in prod.iterdir()) == sorted(
+        p.name for p in prod.iterdir() if not p.name.startswith("."))
+    with sqlite3.connect(mini / "soxs.db") as conn:
+        assert conn.execute("SELECT count(*) FROM products WHERE status = 'PASS'"
+                            ).fetchone()[0] == 3
 
 
 # -- watch ----------------------------------------------------------------------------
+
+def _seen_incomplete(ws: Path, name: str) -> bool:
+    """Whether a prep pass recorded ``name`` as still being written."""
+    try:
+        with sqlite3.connect(f"file:{ws / 'soxs.db'}?mode=ro", uri=True) as conn:
+            rows = conn.execute("SELECT complete FROM raw_frames WHERE path LIKE ?",
+                                (f"%{name}",)).fetchall()
+    except sqlite3.Error:
+        return False
+    return rows == [(0,)]
+
 
 def test_watch_reduces_a_set_once_its_last_frame_arrives(mini_template, tmp_path):
     ws = tmp_path / "ws"
@@ -422,8 +521,11 @@ def test_watch_reduces_a_set_once_its_last_frame_arrives(mini_template, tmp_path
         for f in frames[:2]:
             shutil.copy(f, target / f.name)
         whole = frames[2].read_bytes()
-        (target / frames[2].name).write_bytes(whole[:5000])
-        time.sleep(1.5)
+        (target / frames[2].name).write_bytes(whole[:len(whole) // 2])   # header and some rows
+        deadline = time.monotonic() + 60      # a pass has seen the partial frame
+        while time.monotonic() < deadline and not _seen_incomplete(ws, frames[2].name):
+            time.sleep(0.1)
+        assert _seen_incomplete(ws, frames[2].name)
         assert not (ws / "products").exists() or not list((ws / "products").rglob("*.fits"))
         (target / frames[2].name).write_bytes(whole)
         deadline = time.monotonic() + 90      # the pass that reduced it has reported
@@ -486,19 +588,20 @@ def test_a_messy_workspace_with_spaces_archives_and_strays(mini_template, tmp_pa
     assert h["HIERARCH ESO PRO REC1 RAW1 NAME"].endswith(".fits.gz")
 
 
-def test_a_set_whose_worker_died_is_recorded_as_failed(tmp_path):
+def test_a_set_that_failed_is_recorded_with_its_reason(tmp_path):
     from soxs_lib.night import tables
+    from soxs_lib.night.outcome import Reduced, SetOutcome
     from soxs_lib.workers import WorkerDied
     sof = str(tmp_path / "sof" / "20260111T211000_NIR_3_MDARK_300_0S_SOXS.sof")
-    result = batch._failed(sof, WorkerDied("the worker process died (killed)"))
+    result = SetOutcome.failed(sof, WorkerDied("the worker process died (killed)"))
     db = Database(tmp_path)
     try:
         db.record_result(result)
-        assert db.product_of(Path(sof).name)[1:] == (batch.ERROR,
+        assert db.product_of(Path(sof).name)[1:] == ("ERROR",
                                                      "the worker process died (killed)")
     finally:
         db.close()
-    reduced = batch.Reduced([result])
+    reduced = Reduced([result])
     assert reduced.exit_status == 1
     text = tables.reduce_text(reduced)
     assert "20260111T211000_NIR_3_MDARK_300_0S_SOXS.sof" in text and "died" in text

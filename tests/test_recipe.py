@@ -20,7 +20,9 @@ def test_recipe_uses_the_shared_declarations_only():
 
 
 def test_soxs_lib_never_imports_cpl():
-    for path in (RECIPE.parents[1] / "soxs_lib").glob("*.py"):
+    paths = sorted((RECIPE.parents[1] / "soxs_lib").rglob("*.py"))
+    assert any(p.parent.name == "night" for p in paths)     # every sub-package too
+    for path in paths:
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else

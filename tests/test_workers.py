@@ -1,8 +1,11 @@
-"""Work in a forked process: results and errors come back whole, messages
-arrive in order, and a cancelled child leaves no zombie."""
+"""Work in other processes: a forked child's results and errors come back
+whole, messages arrive in order, a cancelled child leaves no zombie; a pool
+task that kills its worker fails alone; SIGINT/SIGTERM are one exception,
+raised again where Python dropped it, deferred while publishing."""
 
 import os
 from pathlib import Path
+import signal
 import subprocess
 import sys
 import textwrap
@@ -89,17 +92,12 @@ def _python(code: str) -> subprocess.CompletedProcess:
     return res
 
 
-# for the snippets below: a SIGTERM handler that raises Stop, a SIGTERM to this
-# process at every fork, and whether a child still runs (the process table,
-# not multiprocessing's bookkeeping)
-_SIGTERM_AT_EVERY_FORK = """
-        import os, signal, time
-        class Stop(BaseException):
-            pass
-        def stop(signum, frame):
-            raise Stop
-        signal.signal(signal.SIGTERM, stop)
-        os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGTERM))
+# the snippets below run with the signals taken as the soxs command takes them,
+# and tell whether a child of theirs still runs (the process table itself)
+_TAKEN = """
+        import os, signal, sys, time
+        from soxs_lib import signals
+        from soxs_lib.signals import Interrupted
         def a_child_runs():
             try:
                 while os.waitpid(-1, os.WNOHANG)[0]:
@@ -110,164 +108,157 @@ _SIGTERM_AT_EVERY_FORK = """
 """
 
 
-def test_a_signal_during_a_fork_is_handled_not_dropped():
-    # Python runs a handler inside os.fork's callbacks, where its exception is
-    # printed and dropped: a bare fork loses the signal, Child does not, and
-    # the child it forked does not outlive the interruption
-    out = _python(_SIGTERM_AT_EVERY_FORK + """
-        from soxs_lib.workers import Child
-        try:
-            pid = os.fork()
-            if pid == 0:
-                os._exit(0)
-            os.waitpid(pid, 0)
-            print("bare fork: lost")
-        except Stop:
-            print("bare fork: handled")
-        try:
-            print("Child: lost", Child(time.sleep, 30).result())
-        except Stop:
-            print("Child: handled")
-        print("a child runs:", a_child_runs())
-    """).stdout.splitlines()
-    assert out == ["bare fork: lost", "Child: handled", "a child runs: False"]
-
-
-def test_a_signal_during_a_hold_waits_for_its_end_whichever_thread_takes_it():
-    # another thread that does not block the signal (an OpenMP team) takes
-    # it; Python would still run the handler in the main thread, in the hold
-    out = _python("""
-        import os, signal, threading
-        from soxs_lib.workers import signals_held
-        threading.Thread(target=threading.Event().wait, daemon=True).start()
-        class Stop(BaseException):
-            pass
-        def stop(signum, frame):
-            raise Stop
-        signal.signal(signal.SIGTERM, stop)
-        step = "before"
-        try:
-            with signals_held():
+def test_taken_raises_one_interrupted_and_gives_the_handlers_back():
+    out = _python(_TAKEN + """
+        before = signal.getsignal(signal.SIGTERM)
+        with signals.taken():
+            try:
                 os.kill(os.getpid(), signal.SIGTERM)
-                for step in range(10 ** 6):
-                    pass
-                step = "end of the hold"
-            step = "after the hold"
-        except Stop:
-            print("stopped at", step)
-        print(signal.getsignal(signal.SIGTERM) is stop)
+                time.sleep(5)
+                print("not interrupted")
+            except Interrupted as exc:
+                print("interrupted", exc)
+                try:
+                    os.kill(os.getpid(), signal.SIGINT)   # while unwinding: noted only
+                    time.sleep(0.1)
+                    print("clean-up finished")
+                except Interrupted:
+                    print("clean-up cut short")
+            print(signals.interrupted())
+        print(signal.getsignal(signal.SIGTERM) is before, sys.unraisablehook is sys.__unraisablehook__)
     """).stdout.splitlines()
-    assert out == ["stopped at end of the hold", "True"]
+    assert out == ["interrupted SIGTERM", "clean-up finished", "SIGTERM", "True True"]
 
 
-def test_a_signal_while_the_workers_start_ends_them():
-    # the signal held back while the pool forks is raised when the hold ends;
-    # workers left waiting for tasks would outlive their parent (and keep its
-    # standard output open, so a caller reading it waits for ever)
-    out = _python(_SIGTERM_AT_EVERY_FORK + """
-        from soxs_lib.workers import map_in_workers
-        def task(k):
-            time.sleep(30)
-        import __main__
-        __main__.task = task
-        try:
-            print(list(map_in_workers(task, [(k,) for k in range(4)], 2)))
-        except Stop:
-            print("stopped")
-        print("a worker runs:", a_child_runs())
+def test_an_interruption_python_drops_is_raised_at_the_next_check_and_not_printed():
+    # a handler that runs inside a weakref callback (imports use them) raises
+    # where Python prints the exception and drops it
+    res = _python(_TAKEN + """
+        import weakref
+        class Frame:
+            pass
+        with signals.taken():
+            frame = Frame()
+            ref = weakref.ref(frame, lambda _: signal.raise_signal(signal.SIGINT))
+            try:
+                del frame
+                print("dropped")
+                signals.check()
+                print("lost")
+            except Interrupted as exc:
+                print("raised again", exc)
+    """)
+    assert res.stdout.splitlines() == ["dropped", "raised again SIGINT"] and res.stderr == ""
+
+
+def test_a_signal_in_a_deferred_block_is_raised_once_the_block_is_whole():
+    out = _python(_TAKEN + """
+        with signals.taken():
+            step = "before"
+            try:
+                with signals.deferred():
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    for step in range(10 ** 6):
+                        pass
+                    step = "end of the block"
+                step = "after the block"
+            except Interrupted:
+                print("stopped at", step)
     """).stdout.splitlines()
-    assert out == ["stopped", "a worker runs: False"]
+    assert out == ["stopped at end of the block"]
 
 
-def test_a_task_that_ends_its_worker_fails_alone_and_the_others_finish():
-    out = _python("""
+def test_a_signal_during_a_fork_is_raised_and_the_child_ends():
+    # Python runs a handler inside os.fork's callbacks, where its exception is
+    # printed and dropped: a bare fork loses it, Child raises it again and
+    # ends the child it forked
+    res = _python(_TAKEN + """
+        from soxs_lib.workers import Child
+        with signals.taken():
+            os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGTERM))
+            try:
+                Child(time.sleep, 30).result()
+                print("Child: lost")
+            except Interrupted:
+                print("Child: raised")
+            print("a child runs:", a_child_runs())
+    """)
+    assert res.stdout.splitlines() == ["Child: raised", "a child runs: False"]
+    assert res.stderr == ""
+
+
+_TASKS = """
         import os, signal, time
-        from soxs_lib.workers import WorkerDied, map_in_workers
-        def task(k):
+        from soxs_lib.workers import run_isolated
+        def task(k, pids=None):
+            if pids:
+                with open(pids, "a") as fh:
+                    fh.write(f"{os.getpid()}\\n")
             if k == 3:
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), signal.SIGKILL)    # out of memory, say
             if k == 5:
                 raise ValueError("five")
-            if k == 6:         # SIGTERM's exception dropped: the worker still ends
-                try:
-                    os.kill(os.getpid(), signal.SIGTERM)
-                    time.sleep(5)
-                except SystemExit:
-                    pass
+            if k == 6:
+                time.sleep(30)
             return k * 10
         import __main__
         __main__.task = task
-        got = {a[0]: (ok, v) for a, ok, v in map_in_workers(task, [(k,) for k in range(8)], 2)}
+"""
+
+
+def test_a_task_that_kills_its_worker_fails_alone_and_the_others_finish():
+    out = _python(_TASKS + """
+        got = {a[0]: (ok, v) for a, ok, v in run_isolated(task, [(k,) for k in (0, 1, 2, 3, 4, 5, 7)], 2)}
         for k in sorted(got):
             ok, v = got[k]
             print(k, ok, v if ok else type(v).__name__)
     """).stdout.splitlines()
     assert out == ["0 True 0", "1 True 10", "2 True 20", "3 False WorkerDied",
-                   "4 True 40", "5 False ValueError", "6 False WorkerDied", "7 True 70"]
+                   "4 True 40", "5 False ValueError", "7 True 70"]
 
 
-def test_a_sigterm_outside_a_task_ends_the_worker_at_once():
-    # an exception raised in the pool's own code (here while the worker
-    # pickles a result) may leave a lock the workers share taken, or come
-    # back to this process as the task's SystemExit
-    out = _python("""
-        import os, signal
-        from soxs_lib.workers import map_in_workers
-        class Result:
-            def __reduce__(self):
-                os.kill(os.getpid(), signal.SIGTERM)
-                return (int, (1,))
-        def task(k):
-            return Result() if k == 2 else k
-        import __main__
-        __main__.task = task
-        got = sorted((a[0], ok, v if ok else type(v).__name__)
-                     for a, ok, v in map_in_workers(task, [(k,) for k in range(4)], 2))
-        print(got)
-    """).stdout.strip()
-    assert out == "[(0, True, 0), (1, True, 1), (2, False, 'WorkerDied'), (3, True, 3)]"
+def test_closing_the_results_early_ends_every_worker_at_once(tmp_path):
+    pids = tmp_path / "pids"
+    out = _python(_TASKS + f"""
+        from contextlib import closing
+        t0 = time.monotonic()
+        with closing(run_isolated(task, [(6, {str(pids)!r}), (0, {str(pids)!r})], 2)) as results:
+            for args, ok, value in results:
+                break                               # an Interrupted in the caller, say
+        print(time.monotonic() - t0 < 10)
+    """).stdout.split()
+    assert out == ["True"]
+    workers = {int(p) for p in pids.read_text().split()}
+    assert len(workers) == 2                        # the sleeping task had started
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
-def test_a_worker_serves_many_tasks_and_its_initializer_threads_never_take_sigterm():
-    out = _python("""
-        import os, signal, threading
-        from soxs_lib.workers import map_in_workers
-        masks = {}
-        def init(tag):
-            t = threading.Thread(target=lambda: masks.update(
-                thread=signal.pthread_sigmask(signal.SIG_BLOCK, [])), daemon=True)
-            t.start()
-            t.join()
-            masks["tag"] = tag
-        def task(k):
-            main = signal.pthread_sigmask(signal.SIG_BLOCK, [])
-            return (os.getpid(), masks["tag"], {signal.SIGINT, signal.SIGTERM} <= masks["thread"],
-                    bool({signal.SIGINT, signal.SIGTERM} & main))
-        import __main__
-        __main__.task, __main__.init = task, init
-        got = [v for _, ok, v in map_in_workers(task, [(k,) for k in range(6)], 1, init, ("x",))]
-        print(len({g[0] for g in got}), {g[1:] for g in got})
-    """).stdout.strip()
-    assert out == "1 {('x', True, False)}"
-
-
-def test_a_second_sigterm_does_not_cut_the_workers_clean_up_short(tmp_path):
-    # the pool SIGTERMs every other worker when one dies, also one already
-    # unwinding from the parent's SIGTERM
-    marker = tmp_path / "cleaned"
-    out = _python(f"""
-        import os, signal, time
-        from soxs_lib.workers import map_in_workers
-        def task():
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(5)
-            finally:
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(0.2)
-                open({str(marker)!r}, "w").close()
-        import __main__
-        __main__.task = task
-        print([type(v).__name__ for _, ok, v in map_in_workers(task, [()], 1)])
-    """).stdout.strip()
-    assert out == "['WorkerDied']" and marker.exists()
+def test_workers_ignore_ctrl_c_and_die_with_their_parent(tmp_path):
+    pids = tmp_path / "pids"
+    script = _TASKS + f"""
+        from soxs_lib import signals
+        with signals.taken():
+            for a, ok, v in run_isolated(task, [(6, {str(pids)!r})], 1):
+                print(a, ok, v)
+    """
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = int(pids.read_text().split()[0])
+    os.killpg(proc.pid, signal.SIGINT)              # Ctrl-C: the whole process group
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "Interrupted: SIGINT" in err   # the parent's own
+    for _ in range(100):                            # the worker went with its parent
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the worker outlived its parent")
+    assert "KeyboardInterrupt" not in err

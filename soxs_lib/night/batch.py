@@ -2,35 +2,31 @@
 written as SOFs, and reduced unattended, in parallel, once.
 
 A set is reduced when its product is missing or older than its SOF, its raw
-frames, its master bias or the settings file (``-x``: every set).  Sets run
-in worker processes of the standard library's pool (``workers.map_in_workers``)
-or as tasks of an existing Dask cluster; each worker reduces many sets with
-``run.run_mdark``, as ``soxs mdark <sof> -o <workspace>`` would.  Only this
+frames, its master bias or the settings file (``-x``: every set).  The sets
+run on this machine's worker processes or an existing Dask cluster
+(``runner``), each as ``soxs mdark <sof> -o <workspace>`` would.  Only this
 process writes the database.  One lock per workspace: a second ``prep`` or
 ``reduce all`` on it is refused while one runs.
 """
 
 from __future__ import annotations
 
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 import fcntl
 import os
 from pathlib import Path
-import socket
-import threading
-import time
 
 from .. import keywords as kw
 from .. import naming, params
 from ..errors import InputError, OutputError, SoxsError
 from ..publish import sweep_stale
-from ..workers import map_in_workers, thread_count
+from ..workers import thread_count
 from . import group as grouping
+from . import runner
 from .classify import Frame, classify, find_files
-from .db import Database, utc_now
-
-PASS, QC_FAIL, ERROR = "PASS", "QC FAIL", "ERROR"
+from .db import Database
+from .outcome import ERROR, Reduced, SetOutcome
 EXIT_LOCKED = 75          # EX_TEMPFAIL: another soxs process holds the workspace
 
 
@@ -213,8 +209,9 @@ def plan(ws: Path, settings_path=None, redo: bool = False,
     """(to reduce, up to date) among the SOFs in ``<workspace>/sof``.
 
     A set is up to date when its product is newer than its SOF, raw frames,
-    master bias and settings file; a set whose last reduction failed is not
-    tried again until one of those changes (or ``redo``)."""
+    master bias and settings file and the database holds its outcome; a set
+    whose last reduction failed is not tried again until one of those
+    changes (or ``redo``)."""
     todo, done = [], []
     sof_dir = ws / kw.WORKSPACE_SOF
     for sof in sorted(sof_dir.glob("*.sof")) if sof_dir.is_dir() else []:
@@ -228,112 +225,19 @@ def plan(ws: Path, settings_path=None, redo: bool = False,
         if redo:
             todo.append(job)
         elif product.exists():
-            (todo if product.stat().st_mtime < newest else done).append(job)
+            # a product the database does not know (its run was stopped as the
+            # result came back) is made again, so its QC is recorded
+            known = db is None or db.product_of(sof.name) is not None
+            (todo if product.stat().st_mtime < newest or not known else done).append(job)
         else:
             failed = db.failed_inputs(sof.name) if db is not None else None
             (done if failed is not None and failed >= newest else todo).append(job)
     return todo, done
 
 
-_ONE_AT_A_TIME = threading.Lock()    # one run per process: run_mdark's log is per process
-
-
-def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: int,
-               fork: bool = True) -> dict:
-    """Reduce one SOF into the workspace (in a worker): the outcome as plain
-    data for the database and the summary; never raises for a bad set."""
-    from ..run import run_mdark
-    t0 = time.perf_counter()
-    out = {**_outcome(sof), "worker": f"{socket.gethostname()}:{os.getpid()}"}
-    argv = ["mdark", str(sof), "-o", str(workspace)]
-    if settings_path:
-        argv += ["-s", str(settings_path)]
-    fork = fork and threading.current_thread() is threading.main_thread()
-    with _ONE_AT_A_TIME:
-        try:
-            res = run_mdark([str(sof)], workspace, settings_path, {"nthreads": nthreads},
-                            overwrite=True, argv=argv, fork=fork)
-        except SoxsError as exc:
-            out.update(status=ERROR, error=str(exc), exit_status=exc.exit_status)
-        except Exception as exc:      # noqa: BLE001 - one broken set never stops the night
-            out.update(status=ERROR, error=f"{type(exc).__name__}: {exc}", exit_status=1)
-        else:
-            md = res.md
-            out.update(status=PASS if md.qc_passed else QC_FAIL,
-                       product=str(res.products[kw.product_tag(md.arm)]),
-                       exit_status=0 if md.qc_passed else 5,
-                       obs_date_utc=str(md.frameset.first.header.get(kw.DATE_OBS, "")),
-                       qc=[{"name": r.qc.name, "value": r.value, "unit": r.qc.unit,
-                            "comment": r.qc.description,
-                            "min": r.range[0] if r.range else None,
-                            "max": r.range[1] if r.range else None,
-                            "status": r.status} for r in md.qc])
-    out["seconds"] = time.perf_counter() - t0
-    return out
-
-
-def _run_local(jobs, ws, settings_path, nworkers, record) -> None:
-    """The sets on ``nworkers`` worker processes forked from this one, which
-    imported the heavy modules once first; each worker loads the kernel and
-    starts its threads once, then reduces set after set.
-
-    This process never runs the kernel, so it may fork the workers; a worker
-    may fork a set's plot and statistics processes because they never run it
-    (numba's GNU OpenMP layer kills a forked process that runs the kernel
-    after its parent did)."""
-    from .. import plot, run, stack  # noqa: F401 - imported once, inherited by every worker
-    plot.import_matplotlib(spare=True)
-    nthreads = max(1, thread_count(0) // min(nworkers, len(jobs)))  # workers x threads <= cores
-    tasks = [(str(j.sof), str(ws), settings_path, nthreads) for j in jobs]
-    with closing(map_in_workers(reduce_one, tasks, nworkers, stack.warm_up,
-                                (nthreads,))) as results:
-        for args, ok, value in results:
-            record(value if ok else _failed(args[0], value))
-
-
-def _outcome(sof: str) -> dict:
-    """The fields every outcome of a set starts with."""
-    return {"sof": Path(sof).name, "sof_path": str(sof), "reduction_date_utc": utc_now()}
-
-
-def _failed(sof: str, exc: BaseException) -> dict:
-    """The outcome of a set whose worker failed outside ``reduce_one``."""
-    return {**_outcome(sof), "status": ERROR, "error": str(exc), "exit_status": 1}
-
-
-def _run_dask(jobs, ws, settings_path, scheduler, record) -> None:
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise SoxsError("--scheduler needs Dask: pip install 'soxs-mdark[dask]'") from None
-    with Client(scheduler) as client:
-        nthreads = max(1, min(client.nthreads().values(), default=1))
-        futures = [client.submit(reduce_one, str(j.sof), str(ws), settings_path, nthreads,
-                                 False, pure=False, key=f"soxs-mdark-{j.sof.name}")
-                   for j in jobs]
-        try:
-            for fut in as_completed(futures):
-                record(fut.result())
-        finally:
-            client.cancel(futures)
-
-
-@dataclass
-class Reduced:
-    """The outcome of ``reduce all``: every set with a SOF, this run's and
-    earlier ones'."""
-
-    results: list[dict]
-
-    @property
-    def exit_status(self) -> int:
-        """0 all reduced and passed, 5 some QC failed, 1 some set failed."""
-        statuses = {r["status"] for r in self.results}
-        return 1 if ERROR in statuses else 5 if QC_FAIL in statuses else 0
-
-
 def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int = 0,
-               scheduler: str | None = None, db: Database | None = None) -> Reduced:
+               scheduler: str | None = None, db: Database | None = None,
+               keep_workers: bool = False) -> Reduced:
     """Reduce every SOF of the workspace whose product is missing or stale.
 
     Parameters
@@ -350,6 +254,8 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
         (its workers must see the same file system).
     db : Database, optional
         Open database (default: the workspace's).
+    keep_workers : bool
+        Leave the local workers running for the next call (``soxs watch``).
 
     Returns
     -------
@@ -373,33 +279,22 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
         results = []
         newest = {j.sof.name: j.inputs_mtime for j in todo}
 
-        def record(result):
-            result["inputs_mtime"] = newest.get(result["sof"])
+        def record(result: SetOutcome) -> None:
+            result.inputs_mtime = newest.get(result.sof)
             db.record_result(result)
             results.append(result)
 
-        if todo:
-            if scheduler:
-                _run_dask(todo, ws, settings_path, scheduler, record)
-            else:
-                _run_local(todo, ws, settings_path, nworkers or thread_count(0), record)
+        sofs = [str(j.sof) for j in todo]
+        if sofs and scheduler:
+            runner.run_dask(sofs, ws, settings_path, scheduler, record)
+        elif sofs:
+            runner.run_local(sofs, ws, settings_path, nworkers or thread_count(0), record,
+                             keep_workers)
         for job in done:
-            known = db.product_of(job.sof.name)
-            status = known[1] if known else PASS
-            results.append({"sof": job.sof.name, "sof_path": str(job.sof),
-                            "product": str(job.product) if job.product.exists() else None,
-                            "status": status, "error": known[2] if known else None,
-                            "up_to_date": True, "qc": _qc_of(db, job)})
+            results.append(db.known_outcome(job.sof, job.product))
         order = {j.sof.name: k for k, j in enumerate(sorted(todo + done, key=lambda j: j.sof))}
-        results.sort(key=lambda r: order.get(r["sof"], 0))
+        results.sort(key=lambda r: order.get(r.sof, 0))
         return Reduced(results)
     finally:
         if own:
             db.close()
-
-
-def _qc_of(db: Database, job: Job) -> list[dict]:
-    rows = db.conn.execute(
-        "SELECT qc_name, qc_value, qc_unit, qc_status FROM quality_control WHERE sof = ?",
-        (job.sof.name,)).fetchall()
-    return [{"name": n, "value": v, "unit": u, "status": s} for n, v, u, s in rows]

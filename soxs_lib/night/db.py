@@ -12,15 +12,16 @@ monitor through ``monitor.VIEW``.
 from __future__ import annotations
 
 from dataclasses import asdict, fields, replace
-from datetime import datetime, timezone
 from pathlib import Path
 import sqlite3
 
 from .. import keywords as kw
+from .. import params
 from ..errors import OutputError
 from . import monitor
 from .classify import Frame
 from .group import READY
+from .outcome import PASS, QCValue, SetOutcome, utc_now
 
 SCHEMA_VERSION = 2
 # the database as this soxs creates it, one statement each
@@ -64,11 +65,6 @@ MIGRATIONS = {
     ),
 }
 _FRAME_FIELDS = [f.name for f in fields(Frame)]
-
-
-def utc_now() -> str:
-    """The present time, ISO 8601 UTC to the second."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class Database:
@@ -174,24 +170,33 @@ class Database:
                                 "AND status = 'ERROR'", (sof,)).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    def record_result(self, result: dict) -> None:
+    def record_result(self, result: SetOutcome) -> None:
         """Store one set's outcome and replace its QC rows, in one transaction."""
         with self.conn:
             self.conn.execute(
                 "INSERT OR REPLACE INTO products VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (result["sof"], result.get("product"), result["status"],
-                 result.get("error"), result.get("exit_status"),
-                 result["reduction_date_utc"], result.get("seconds"),
-                 result.get("inputs_mtime")))
-            self.conn.execute("DELETE FROM quality_control WHERE sof = ?", (result["sof"],))
+                (result.sof, result.product, result.status, result.error,
+                 result.exit_status, result.reduction_date_utc, result.seconds,
+                 result.inputs_mtime))
+            self.conn.execute("DELETE FROM quality_control WHERE sof = ?", (result.sof,))
             self.conn.executemany(
                 "INSERT INTO quality_control (recipe, product, sof, qc_name, qc_value, "
                 "qc_unit, qc_comment, qc_min, qc_max, qc_status, obs_date_utc, "
                 "reduction_date_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [("soxs_mdark", result.get("product"), result["sof"], q["name"], q["value"],
-                  q["unit"], q["comment"], q["min"], q["max"], q["status"],
-                  result.get("obs_date_utc"), result["reduction_date_utc"])
-                 for q in result.get("qc", [])])
+                [(params.RECIPE, result.product, result.sof, q.name, q.value, q.unit,
+                  q.comment, q.min, q.max, q.status, result.obs_date_utc,
+                  result.reduction_date_utc) for q in result.qc])
+
+    def known_outcome(self, sof: Path, product: Path) -> SetOutcome:
+        """The outcome recorded for a set that is up to date, with its QC."""
+        known = self.product_of(sof.name)
+        rows = self.conn.execute(
+            "SELECT qc_name, qc_value, qc_unit, qc_status FROM quality_control WHERE sof = ?",
+            (sof.name,)).fetchall()
+        return SetOutcome(sof.name, str(sof), known[1] if known else PASS,
+                          product=str(product) if product.exists() else None,
+                          error=known[2] if known else None, up_to_date=True,
+                          qc=[QCValue(n, v, u or "", status=st) for n, v, u, st in rows])
 
     def qc_rows(self) -> list[sqlite3.Row]:
         """Every QC row with its set's arm, EXPTIME and readout, by date."""

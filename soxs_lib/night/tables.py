@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from ..report import text_table
-from .batch import Prep, Reduced
+from .batch import Prep
+from .outcome import Reduced
 
 # the QC values the summary shows (the database holds them all)
 SUMMARY_QC = ("MDARK MEDIAN", "RAW RON", "HOTPIX FRAC")
@@ -48,21 +49,20 @@ def reduce_text(reduced: Reduced) -> str:
     """One row per set: SOF, product, status and the main QC values."""
     rows = []
     for r in reduced.results:
-        qc = {q["name"]: q for q in r.get("qc", [])}
-        values = [f"{qc[n]['value']:.4g}" if n in qc and qc[n]["value"] is not None else "-"
+        qc = {q.name: q for q in r.qc}
+        values = [f"{qc[n].value:.4g}" if n in qc and qc[n].value is not None else "-"
                   for n in SUMMARY_QC]
-        status = r["status"] + (" (up to date)" if r.get("up_to_date") else "")
-        rows.append((r["sof"], Path(r["product"]).name if r.get("product") else "-",
-                     status, *values))
+        status = r.status + (" (up to date)" if r.up_to_date else "")
+        rows.append((r.sof, Path(r.product).name if r.product else "-", status, *values))
     out = text_table(("set (SOF)", "product", "status", *SUMMARY_QC), rows) if rows else \
         ["nothing to reduce: no SOF in the workspace's sof/ folder"]
-    errors = [r for r in reduced.results if r.get("error")]
+    errors = [r for r in reduced.results if r.error]
     if errors:
-        out += ["", "Errors:"] + [f"  {r['sof']}: {r['error']}" for r in errors]
+        out += ["", "Errors:"] + [f"  {r.sof}: {r.error}" for r in errors]
     return "\n".join(out)
 
 
 def reduce_json(reduced: Reduced) -> str:
     """The same as ``reduce_text``, and every QC value, as JSON."""
-    return json.dumps({"exit_status": reduced.exit_status, "sets": reduced.results},
-                      indent=1, default=str)
+    return json.dumps({"exit_status": reduced.exit_status,
+                       "sets": [r.as_dict() for r in reduced.results]}, indent=1, default=str)

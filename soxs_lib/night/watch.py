@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 
 from . import batch, tables
+from ..workers import release
 from .db import Database
+from .outcome import Reduced
 
 
 def watch(ws, interval: float = 15.0, settings_path=None, nworkers: int = 0,
@@ -41,17 +43,19 @@ def watch(ws, interval: float = 15.0, settings_path=None, nworkers: int = 0,
         try:
             while passes is None or done < passes:
                 found = batch.prep(ws, db)
-                reduced = batch.reduce_all(ws, settings_path, False, nworkers, db=db)
-                fresh = [r for r in reduced.results if not r.get("up_to_date")]
+                reduced = batch.reduce_all(ws, settings_path, False, nworkers, db=db,
+                                           keep_workers=True)
+                fresh = reduced.fresh
                 if found.written or fresh:
                     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
                     print(f"[{stamp}] {len(found.written)} new SOF(s), "
                           f"{len(fresh)} set(s) reduced", flush=True)
                     if fresh:
-                        print(tables.reduce_text(batch.Reduced(fresh)), flush=True)
+                        print(tables.reduce_text(Reduced(fresh)), flush=True)
                 done += 1
                 if passes is None or done < passes:
                     time.sleep(interval)
         finally:
+            release()                 # the workers kept between passes
             db.close()
     return 0

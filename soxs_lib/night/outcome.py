@@ -1,0 +1,76 @@
+"""What became of a set in ``reduce all``: one typed record, from the worker
+that reduced it to the database, the summary and the JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+PASS, QC_FAIL, ERROR = "PASS", "QC FAIL", "ERROR"
+EXIT_FAILED, EXIT_QC = 1, 5     # reduce all's exit status when some set failed, some QC failed
+
+
+def utc_now() -> str:
+    """The present time, ISO 8601 UTC to the second."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@dataclass
+class QCValue:
+    """One QC metric of a product, with its acceptable range (None: none)."""
+
+    name: str
+    value: float
+    unit: str = ""
+    comment: str = ""
+    min: float | None = None
+    max: float | None = None
+    status: str = "-"            # PASS, FAIL or - (no range)
+
+
+@dataclass
+class SetOutcome:
+    """One set's outcome: reduced now, failed, or up to date from before."""
+
+    sof: str                     # the SOF's file name: the set's key
+    sof_path: str
+    status: str                  # PASS, QC_FAIL or ERROR
+    reduction_date_utc: str = field(default_factory=utc_now)
+    product: str | None = None
+    error: str | None = None
+    exit_status: int | None = None
+    seconds: float | None = None
+    worker: str | None = None    # host:pid
+    obs_date_utc: str | None = None
+    inputs_mtime: float | None = None
+    up_to_date: bool = False
+    qc: list[QCValue] = field(default_factory=list)
+
+    @classmethod
+    def failed(cls, sof, error: BaseException | str, exit_status: int = EXIT_FAILED):
+        """A set that could not be reduced, and why."""
+        return cls(Path(sof).name, str(sof), ERROR, error=str(error), exit_status=exit_status)
+
+    def as_dict(self) -> dict:
+        """Plain data, for JSON."""
+        return asdict(self)
+
+
+@dataclass
+class Reduced:
+    """The outcome of ``reduce all``: every set with a SOF, this run's and
+    earlier ones'."""
+
+    results: list[SetOutcome]
+
+    @property
+    def exit_status(self) -> int:
+        """0 all reduced and passed, 5 some QC failed, 1 some set failed."""
+        statuses = {r.status for r in self.results}
+        return EXIT_FAILED if ERROR in statuses else EXIT_QC if QC_FAIL in statuses else 0
+
+    @property
+    def fresh(self) -> list[SetOutcome]:
+        """The sets reduced (or failed) in this run."""
+        return [r for r in self.results if not r.up_to_date]

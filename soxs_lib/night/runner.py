@@ -1,0 +1,147 @@
+"""Sets reduced on an executor: this machine's worker processes or a Dask
+cluster's, through one loop (``workers.each_done``).
+
+Each worker reduces set after set with ``run.run_mdark``, as
+``soxs mdark <sof> -o <workspace>`` would, and hands back a ``SetOutcome``;
+only the process that runs ``reduce all`` records it (``record``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import socket
+import threading
+import time
+
+from .. import keywords as kw
+from .. import params, signals
+from ..errors import SoxsError
+from ..publish import sweep_stale
+from ..workers import each_done, run_isolated, thread_count
+from .outcome import PASS, QC_FAIL, QCValue, SetOutcome
+
+_ONE_AT_A_TIME = threading.Lock()    # one run per process: run_mdark's log is per process
+
+
+def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: int) -> SetOutcome:
+    """Reduce one SOF into the workspace (in a worker); never raises for a
+    bad set: its outcome says what failed.
+
+    Parameters
+    ----------
+    sof : str
+        The SOF.
+    workspace : str
+        The workspace (products go to ``products/soxs_mdark``).
+    settings_path : str or None
+        Settings file for the set.
+    nthreads : int
+        Threads for the stacking.
+
+    Returns
+    -------
+    SetOutcome
+    """
+    from ..run import run_mdark
+    t0 = time.perf_counter()
+    argv = ["mdark", str(sof), "-o", str(workspace)]
+    if settings_path:
+        argv += ["-s", str(settings_path)]
+    # fork only from a thread that owns the process (not a Dask worker's)
+    fork = threading.current_thread() is threading.main_thread()
+    with _ONE_AT_A_TIME:
+        try:
+            res = run_mdark([str(sof)], workspace, settings_path, {"nthreads": nthreads},
+                            overwrite=True, argv=argv, fork=fork)
+        except SoxsError as exc:
+            out = SetOutcome.failed(sof, exc, exc.exit_status)
+        except Exception as exc:      # noqa: BLE001 - one broken set never stops the night
+            out = SetOutcome.failed(sof, f"{type(exc).__name__}: {exc}")
+        else:
+            md = res.md
+            out = SetOutcome(
+                Path(sof).name, str(sof), PASS if md.qc_passed else QC_FAIL,
+                product=str(res.products[kw.product_tag(md.arm)]),
+                exit_status=0 if md.qc_passed else 5,
+                obs_date_utc=str(md.frameset.first.header.get(kw.DATE_OBS, "")),
+                qc=[QCValue(r.qc.name, r.value, r.qc.unit, r.qc.description,
+                            r.range[0] if r.range else None, r.range[1] if r.range else None,
+                            r.status) for r in md.qc])
+    out.worker = f"{socket.gethostname()}:{os.getpid()}"
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _warm(nthreads: int) -> None:
+    """A worker's start: the kernel loaded and its threads started, once."""
+    from .. import stack
+    stack.warm_up(nthreads)
+
+
+def run_local(sofs: list[str], ws: Path, settings_path, nworkers: int, record,
+              keep_workers: bool = False) -> None:
+    """The sets on ``nworkers`` worker processes of this machine
+    (``workers.run_isolated``: a set that kills its worker fails alone).  On
+    an interruption the workers end at once and what they were writing is
+    removed.
+
+    Parameters
+    ----------
+    sofs : list of str
+        The SOFs.
+    ws : Path
+        The workspace.
+    settings_path : str or None
+        Settings file for every set.
+    nworkers : int
+        Worker processes (at most one per set).
+    record : callable
+        Called with each ``SetOutcome``, in this process.
+    keep_workers : bool
+        Leave the workers running for the next call (``soxs watch``).
+    """
+    from .. import plot, run, stack  # noqa: F401 - imported here once, inherited by each worker
+    plot.import_matplotlib(spare=True)    # and a figure of each layout for its plots
+    n = min(nworkers, len(sofs))
+    nthreads = max(1, thread_count(0) // n)           # workers x threads <= cores
+    tasks = [(sof, str(ws), settings_path, nthreads) for sof in sofs]
+    results = run_isolated(reduce_one, tasks, n, _warm, (nthreads,), keep_workers)
+    try:
+        _record_each(results, record)
+    except BaseException:
+        results.close()                               # the workers end now
+        for folder in (kw.WORKSPACE_PRODUCTS, kw.WORKSPACE_QC):
+            sweep_stale(ws / folder / params.RECIPE)  # what they were writing
+        raise
+
+
+def _record_each(results, record) -> None:
+    for args, ok, value in results:
+        record(value if ok else SetOutcome.failed(args[0], value))
+        signals.check()               # one Python dropped while the result came
+
+
+def run_dask(sofs: list[str], ws: Path, settings_path, scheduler: str, record) -> None:
+    """The sets as tasks of an existing Dask cluster (its workers must see
+    the same file system); a worker reduces one set at a time, without
+    forking.
+
+    Raises
+    ------
+    SoxsError
+        Dask is not installed.
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SoxsError("--scheduler needs Dask: pip install 'soxs-mdark[dask]'") from None
+    with Client(scheduler) as client:
+        nthreads = max(1, min(client.nthreads().values(), default=1))
+        executor = client.get_executor(pure=False)
+        tasks = [(sof, str(ws), settings_path, nthreads) for sof in sofs]
+        try:
+            _record_each(each_done(executor, reduce_one, tasks), record)
+        finally:
+            executor.shutdown(wait=False)     # the sets not reduced: cancelled
+
