@@ -108,8 +108,8 @@ def _start_worker(initializer, initargs) -> None:
 
 
 def _die_with(parent: int) -> None:
-    """End this worker when its parent ends, however (SIGKILL included): its
-    workers share the pool's pipes, so none would see the parent go."""
+    """End this process when its parent ends, however (SIGKILL included): a
+    pool's workers share its pipes, so none would see the parent go."""
     if sys.platform.startswith("linux"):
         import ctypes
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
@@ -260,13 +260,14 @@ class Child:
                     fcntl.fcntl(job_w, fcntl.F_SETPIPE_SZ, pipe_bytes)
                 except (AttributeError, OSError):   # not Linux, or above the system's limit
                     pass
+        parent = os.getpid()
         try:
             self.pid = os.fork()
             if self.pid == 0:                                  # the child
                 os.close(res_r)
                 if job_w is not None:
                     os.close(job_w)
-                _serve(res_w, target, args, None if job_r is None else Inbox(job_r))
+                _serve(res_w, target, args, None if job_r is None else Inbox(job_r), parent)
             os.close(res_w)
             self._result = os.fdopen(res_r, "rb")
             if job_r is not None:
@@ -366,11 +367,14 @@ class Inbox:
         return pickle.load(self._file)
 
 
-def _serve(fd: int, target, args, inbox) -> None:
-    """Compute, send the pickled (ok, value or exception), exit; never returns."""
+def _serve(fd: int, target, args, inbox, parent: int) -> None:
+    """Compute, send the pickled (ok, value or exception), exit; never
+    returns.  Dies with its parent (a worker killed at once must not leave
+    its plot being written)."""
     try:
         for sig in signals.STOP_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        _die_with(parent)
         try:
             value = target(*args, inbox) if inbox is not None else target(*args)
             payload = pickle.dumps((True, value), protocol=pickle.HIGHEST_PROTOCOL)
