@@ -23,7 +23,8 @@ from .frames import FrameSet
 from .rawio import open_fits
 from .params import Values
 from .stats import clipped_stats, sample_rows, temporal_noise
-from .workers import InThread, thread_count
+from .child import InThread
+from .workers import thread_count
 
 log = logging.getLogger("soxs")
 
@@ -396,7 +397,7 @@ def make_master_dark(fs: FrameSet, values: Values, qc_ranges: dict,
         ``elsewhere(fn, *args)`` starts ``fn(*args)`` away from this thread
         and returns an object with ``result()`` and ``cancel()``: the frames
         are measured there while the compiled kernel loads here.
-        ``InThread`` by default; the command line passes ``workers.Child``
+        ``InThread`` by default; the command line passes ``child.Child``
         (a forked process: both hold the GIL).
     combine : callable, optional
         The combiner of ``stack_method = cpl`` (see ``combine_outside``);

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import flags
 from .errors import OutputError
-from .workers import Child, can_fork
+from .child import Child, can_fork
 
 MAX_DISPLAY = 512    # display pixels per axis (a panel is ~350 pixels wide)
 _PIPE_BYTES = 1 << 20    # fewer context switches while the master is sent
@@ -229,7 +229,7 @@ def draw(qcf: QCFigure, d: dict, path) -> None:
 
 
 class PlotProcess:
-    """The QC plot drawn by a forked child (``workers.Child``).
+    """The QC plot drawn by a forked child (``child.Child``).
 
     Fork it before the work it should overlap, and before any thread
     starts.  ``send_master`` passes the master as soon as it is stacked,

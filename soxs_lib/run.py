@@ -21,7 +21,7 @@ from .naming import PRODUCT_SUFFIX, product_stem
 from .product import build_hdus, write_product
 from .publish import ProductSet, ensure_dir, sweep_stale
 from .report import qc_table, report
-from .workers import Child, InThread, can_fork
+from .child import Child, InThread, can_fork
 
 log = logging.getLogger("soxs")
 

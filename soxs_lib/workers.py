@@ -1,30 +1,20 @@
-"""Processes and threads: ``Child`` runs one piece of work in a forked
-process (the QC plot, the frame statistics) and ``InThread`` the same on a
-thread where forking is not safe; ``local_pool`` gives the long-lived worker
-processes of ``reduce all`` (the standard library's pool), ``each_done`` is
-the one loop over any ``concurrent.futures`` executor, that pool or a Dask
+"""Many tasks on worker processes: ``local_pool`` gives the long-lived
+workers of ``reduce all`` (the standard library's pool), ``each_done`` is the
+one loop over any ``concurrent.futures`` executor, that pool or a Dask
 cluster's, and ``run_isolated`` keeps a task that kills its worker from
-taking others with it; and the one thread-count policy.
-
-A forked child uses the other core for work that holds the GIL in this
-process (importing and loading the compiled kernel, drawing).  Fork only
-from a process that owns all its threads: the command line and the pool's
-workers do; a host such as PyEsoRex may not, so the recipe never forks.
+taking others with it; and the one thread-count policy.  One piece of work
+in another process is ``child.Child``.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import (BrokenExecutor, ProcessPoolExecutor, ThreadPoolExecutor,
-                                as_completed)
-import fcntl
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, as_completed
 import multiprocessing
 import os
-import pickle
 import signal
-import sys
 
 from . import signals
-
+from .child import die_with
 
 
 def thread_count(requested: int = 0) -> int:
@@ -45,11 +35,6 @@ def thread_count(requested: int = 0) -> int:
         return requested
     env = os.environ.get("OMP_NUM_THREADS", "")
     return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
-
-
-def can_fork() -> bool:
-    """Whether this platform forks (``Child`` needs it)."""
-    return hasattr(os, "fork")
 
 
 # -- many tasks: worker processes --------------------------------------------------
@@ -101,20 +86,10 @@ def _start_worker(initializer, initargs) -> None:
     submits so), so none came before it could ignore SIGINT."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _die_with(os.getppid())
+    die_with(os.getppid())
     signal.pthread_sigmask(signal.SIG_UNBLOCK, signals.STOP_SIGNALS)
     if initializer is not None:
         initializer(*initargs)
-
-
-def _die_with(parent: int) -> None:
-    """End this process when its parent ends, however (SIGKILL included): a
-    pool's workers share its pipes, so none would see the parent go."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    if os.getppid() != parent:        # gone before that took effect
-        os._exit(1)
 
 
 def release() -> None:
@@ -221,169 +196,3 @@ def run_isolated(fn, arglists, n: int, initializer=None, initargs: tuple = (),
         _kept[(n, initializer, initargs)] = pool
     else:
         pool.shutdown(wait=True)
-
-
-# -- one task: a forked child or a thread -------------------------------------------
-
-class Child:
-    """``target(*args, inbox)`` in a forked child.
-
-    The parent may ``send`` picklable messages, which the child takes from
-    ``inbox.receive()`` in order (EOFError once the parent ``close_inbox``es
-    or goes away); ``result()`` returns the child's return value or raises
-    its exception; ``cancel()`` ends the child.  The child shares nothing back
-    but its pickled result, and dies of SIGINT/SIGTERM: the parent reports
-    interruptions.
-
-    Parameters
-    ----------
-    target : callable
-        Called in the child as ``target(*args, inbox)`` when ``inbox`` is
-        true, else ``target(*args)``.
-    *args
-        Its arguments (inherited by the fork, never pickled).
-    inbox : bool
-        Whether the parent sends messages.
-    pipe_bytes : int or None
-        Size of the message pipe (fewer context switches for large arrays).
-    """
-
-    def __init__(self, target, *args, inbox: bool = False, pipe_bytes: int | None = None):
-        self._inbox = self._result = None
-        self.pid = None
-        res_r, res_w = os.pipe()
-        job_r = job_w = None
-        if inbox:
-            job_r, job_w = os.pipe()
-            if pipe_bytes:
-                try:
-                    fcntl.fcntl(job_w, fcntl.F_SETPIPE_SZ, pipe_bytes)
-                except (AttributeError, OSError):   # not Linux, or above the system's limit
-                    pass
-        parent = os.getpid()
-        try:
-            self.pid = os.fork()
-            if self.pid == 0:                                  # the child
-                os.close(res_r)
-                if job_w is not None:
-                    os.close(job_w)
-                _serve(res_w, target, args, None if job_r is None else Inbox(job_r), parent)
-            os.close(res_w)
-            self._result = os.fdopen(res_r, "rb")
-            if job_r is not None:
-                os.close(job_r)
-                self._inbox = os.fdopen(job_w, "wb")
-            signals.check()         # one whose exception os.fork's callbacks dropped
-        except BaseException:
-            self.cancel()
-            raise
-
-    def send(self, message) -> bool:
-        """Pickle ``message`` to the child; False if the child is gone (then
-        ``result()`` tells why)."""
-        try:
-            pickle.dump(message, self._inbox, protocol=pickle.HIGHEST_PROTOCOL)
-            self._inbox.flush()
-            return True
-        except (BrokenPipeError, ValueError):
-            return False
-
-    def close_inbox(self) -> None:
-        """No more messages: the child's next ``receive`` raises EOFError."""
-        if self._inbox is not None:
-            try:
-                self._inbox.close()
-            except BrokenPipeError:
-                pass
-
-    def result(self):
-        """Wait for the child; its return value, or its exception raised here.
-
-        Raises
-        ------
-        RuntimeError
-            The child ended without a result (killed, or crashed hard).
-        """
-        self.close_inbox()
-        with self._result as fh:
-            data = fh.read()
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = None
-        if not data:
-            raise RuntimeError(f"worker process ended with status {status} and no result")
-        ok, value = pickle.loads(data)
-        if ok:
-            return value
-        raise value
-
-    def cancel(self) -> None:
-        """Kill and reap the child, if it still runs; close the pipes."""
-        if self.pid:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
-        self.pid = None
-        for f in (self._inbox, self._result):
-            if f is not None:
-                try:
-                    f.close()
-                except OSError:
-                    pass
-
-
-class InThread:
-    """``fn(*args)`` on a thread of this process, with ``Child``'s
-    ``result()`` and ``cancel()``: where forking is not safe (a host such as
-    PyEsoRex may own threads), ``make_master_dark`` measures the frames this
-    way while the kernel loads."""
-
-    def __init__(self, fn, *args):
-        self._pool = ThreadPoolExecutor(max_workers=1)
-        self._future = self._pool.submit(fn, *args)
-
-    def result(self):
-        """The value of ``fn(*args)``, or its exception raised here."""
-        try:
-            return self._future.result()
-        finally:
-            self._pool.shutdown(wait=True)
-
-    def cancel(self) -> None:
-        """Forget the call (a running call finishes in the background)."""
-        self._future.cancel()
-        self._pool.shutdown(wait=False)
-
-
-class Inbox:
-    """The child's end of the message pipe."""
-
-    def __init__(self, fd: int):
-        self._file = os.fdopen(fd, "rb")
-
-    def receive(self):
-        """The next message; EOFError when there are no more."""
-        return pickle.load(self._file)
-
-
-def _serve(fd: int, target, args, inbox, parent: int) -> None:
-    """Compute, send the pickled (ok, value or exception), exit; never
-    returns.  Dies with its parent (a worker killed at once must not leave
-    its plot being written)."""
-    try:
-        for sig in signals.STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        _die_with(parent)
-        try:
-            value = target(*args, inbox) if inbox is not None else target(*args)
-            payload = pickle.dumps((True, value), protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException as exc:                  # raised again by the parent
-            try:
-                payload = pickle.dumps((False, exc))
-            except Exception:   # noqa: BLE001 - an exception that does not pickle
-                payload = pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-    finally:
-        os._exit(0)

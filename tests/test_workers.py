@@ -17,7 +17,8 @@ import pytest
 from soxs_lib import frames, params, qc
 from soxs_lib.errors import InputError
 from soxs_lib.mdark import make_master_dark
-from soxs_lib.workers import Child, InThread, thread_count
+from soxs_lib.child import Child, InThread
+from soxs_lib.workers import thread_count
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +174,7 @@ def test_a_signal_during_a_fork_is_raised_and_the_child_ends():
     # printed and dropped: a bare fork loses it, Child raises it again and
     # ends the child it forked
     res = _python(_TAKEN + """
-        from soxs_lib.workers import Child
+        from soxs_lib.child import Child
         with signals.taken():
             os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGTERM))
             try:
