@@ -35,18 +35,25 @@ NIGHT = DATA / "night"
 CORES = os.cpu_count() or 1     # reduce all's default workers
 
 
-def night_workspace() -> tuple[Path, list[Path]]:
-    """A prepped copy of the simulated night (raw frames hard-linked) and its SOFs."""
+def linked_night(ws: Path, flat: bool = False) -> Path:
+    """A fresh workspace ``ws`` holding the simulated night's raw frames (hard
+    links; the night is simulated once): under ``raw/<date>/`` as ours come,
+    or all at its root (``flat``), where soxspipe's prep takes them from."""
     if not (NIGHT / "raw").exists():
         log(f"simulating a night in {NIGHT} ...")
         run_measured([SOXS, "simulate", "--night", "-o", NIGHT], WORK, WORK / "night_sim.log",
                      3600)
-    ws = WORK / "night" / "ws"
     shutil.rmtree(ws, ignore_errors=True)
     for src in sorted((NIGHT / "raw").rglob("*.fits")):
-        dst = ws / src.relative_to(NIGHT)
+        dst = ws / src.name if flat else ws / src.relative_to(NIGHT)
         dst.parent.mkdir(parents=True, exist_ok=True)
         os.link(src, dst)
+    return ws
+
+
+def night_workspace() -> tuple[Path, list[Path]]:
+    """A prepped copy of the simulated night and its SOFs."""
+    ws = linked_night(WORK / "night" / "ws")
     run_measured([SOXS, "prep", ws], ws, WORK / "night" / "prep.log", 600)
     return ws, sorted((ws / "sof").glob("*.sof"))
 
@@ -160,20 +167,6 @@ def run_night(repeat: int, timeout: float, sp_exe=None, sp_settings=None) -> tup
     return head, rows
 
 
-def _fresh(name: str, flat: bool) -> Path:
-    """A workspace holding the simulated night's raw frames (hard links):
-    under ``raw/<date>/`` as ours come, or all at its root (``flat``), where
-    soxspipe's prep takes them from."""
-    night_workspace()                       # simulates the night if needed
-    ws = WORK / "night" / name
-    shutil.rmtree(ws, ignore_errors=True)
-    for src in sorted((NIGHT / "raw").rglob("*.fits")):
-        dst = ws / src.name if flat else ws / src.relative_to(NIGHT)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.link(src, dst)
-    return ws
-
-
 def _soxs_outcome(ws: Path) -> tuple[int, int]:
     """(dark sets reduced, QC PASS) of a soxs workspace, from its database."""
     with sqlite3.connect(ws / "soxs.db") as conn:
@@ -209,7 +202,7 @@ def run_workflows(repeat: int, timeout: float) -> tuple[list, list] | str:
         for name, exe, flat, count in (("soxs prep + reduce all", SOXS, False, _soxs_outcome),
                                        ("soxspipe prep + reduce all", sp, True,
                                         _soxspipe_outcome)):
-            ws = _fresh(f"workflow-{exe.name}", flat)
+            ws = linked_night(out / f"workflow-{exe.name}", flat)
             rc1, prep_s, mb1 = run_measured([exe, "prep", ws], ws, out / f"{exe.name}-prep.log",
                                             timeout)
             rc2, red_s, mb2 = run_measured([exe, "reduce", "all", ws], ws,

@@ -29,9 +29,9 @@ import time
 
 from astropy.io import fits
 
-from peers import DATA, SOXS, WORK, log
+from night import linked_night
+from peers import SOXS, WORK, log
 
-NIGHT = DATA / "night"
 HANG_SECONDS = 60
 KINDS = ("SIGINT to the group", "SIGTERM to soxs", "SIGKILL to the group", "SIGKILL to soxs")
 COUNTS = ("hangs", "tracebacks", "processes left", "partial products",
@@ -40,16 +40,7 @@ COUNTS = ("hangs", "tracebacks", "processes left", "partial products",
 
 
 def _workspace() -> Path:
-    if not (NIGHT / "raw").exists():
-        log(f"simulating a night in {NIGHT} ...")
-        subprocess.run([SOXS, "simulate", "--night", "-o", NIGHT], check=True,
-                       capture_output=True)
-    ws = WORK / "stress" / "ws"
-    shutil.rmtree(ws, ignore_errors=True)
-    for src in sorted((NIGHT / "raw").rglob("*.fits")):
-        dst = ws / src.relative_to(NIGHT)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        os.link(src, dst)
+    ws = linked_night(WORK / "stress" / "ws")
     subprocess.run([SOXS, "prep", ws], check=True, capture_output=True)
     return ws
 
