@@ -55,7 +55,8 @@ class Result:
 
 def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | None = None,
               overwrite: bool = False, argv: list[str] | None = None,
-              plotter: PlotProcess | None = None, fork: bool = True) -> Result:
+              plotter: PlotProcess | None = None, fork: bool = True,
+              name: str | None = None) -> Result:
     """``soxs mdark``: reduce one set into the workspace ``outdir``.
 
     Parameters
@@ -79,6 +80,9 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
     fork : bool
         Use forked processes (the plot, the frame statistics); False where
         this process may not fork safely (a thread of a Dask worker).
+    name : str, optional
+        The products' name without extension (``reduce all``: the SOF's);
+        by default ``naming.product_stem``.
 
     Returns
     -------
@@ -130,7 +134,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
             sweep_stale(folder)           # what a run killed outright left
         publisher = ProductSet(overwrite, prod_dir)
         # named from the set as given: a frame dropped later never renames it
-        stem = product_stem(fs.first.header, sof_path(inputs))
+        stem = name or product_stem(fs.first.header, sof_path(inputs))
         fits_path = prod_dir / f"{stem}{PRODUCT_SUFFIX}"
         plot_path = qc_dir / f"{stem}_QC.png"
         log_path = prod_dir / f"{stem}_log.txt"

@@ -136,3 +136,18 @@ def test_reduce_all_reduces_a_set_whose_first_frame_is_dropped_once(first_dead, 
     assert "(up to date)" not in runs[0].stdout and "PASS (up to date)" in runs[1].stdout
     products = list((ws / "products/soxs_mdark").glob("*.fits"))
     assert [p.name for p in products] == ["20260111T082924_VIS_2X2_4_MDARK_300_0S_SOXS.fits"]
+
+
+def test_reduce_all_names_a_product_as_its_sof_also_one_an_operator_named(first_dead, tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "sof").mkdir(parents=True)
+    sof = ws / "sof" / "my_darks.sof"
+    sof.write_text("".join(f"{p} DARK_VIS\n" for p in first_dead.paths))
+    runs = [subprocess.run([str(SOXS), "reduce", "all", str(ws), "-j", "1"],
+                           capture_output=True, text=True, timeout=300) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    assert "PASS (up to date)" in runs[1].stdout
+    assert sorted(p.name for p in (ws / "products/soxs_mdark").iterdir()) == [
+        "my_darks.fits", "my_darks_log.txt"]
+    assert fits.getheader(ws / "products/soxs_mdark/my_darks.fits")["PIPEFILE"] == \
+        "my_darks.fits"

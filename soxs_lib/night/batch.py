@@ -199,8 +199,8 @@ def _sof_inputs(sof: Path) -> list[Path]:
 
 def product_path(ws: Path, sof: Path) -> Path:
     """The product a SOF of the workspace makes: the SOF's name with
-    ``.fits`` (prep names SOFs by ``naming``'s rule, which the reduction
-    follows)."""
+    ``.fits``, as soxspipe's (``runner.reduce_one`` names it so; prep names
+    SOFs by ``naming``'s rule)."""
     return ws / kw.WORKSPACE_PRODUCTS / params.RECIPE / (sof.stem + naming.PRODUCT_SUFFIX)
 
 
