@@ -18,10 +18,9 @@ from . import __version__, params
 from . import flags, qc, signals
 from . import keywords as kw
 from .console import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_interrupted
-from .errors import SoxsError
+from .errors import EXIT_QC_FAILED, SoxsError
 from .signals import Interrupted
 
-EXIT_QC_FAILED = 5
 
 
 def _epilog() -> str:
@@ -67,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     for p in params.PARAMETERS:
         md.add_argument(f"--{p.name}", f"--{p.soxspipe_key}", dest=f"par_{p.name}",
                         metavar="VALUE", help=argparse.SUPPRESS)
+    md.set_defaults(handler=_mdark)
     sim = sub.add_parser("simulate", parents=[common],
                          help="write synthetic raw darks with a known truth")
     sim.add_argument("--arm", choices=["NIR", "VIS"], default="NIR")
@@ -81,9 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--night", action="store_true",
                      help="a whole night in <outdir>/raw/<date>/: dark sets of both arms "
                           "and several EXPTIMEs, an incomplete template, flats and biases")
+    sim.set_defaults(handler=_simulate)
     prep = sub.add_parser("prep", parents=[common],
                           help="find and group a workspace's dark sets, write their SOFs")
     prep.add_argument("workspace")
+    prep.set_defaults(handler=_prep)
     red = sub.add_parser("reduce", parents=[common],
                          help="reduce the workspace's sets whose products are missing or stale")
     red.add_argument("what", choices=["all"])
@@ -94,54 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
     red.add_argument("--scheduler", help="address of a Dask distributed scheduler to "
                                          "send the sets to (pip install '.[dask]')")
     red.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
+    red.set_defaults(handler=_reduce)
     watch = sub.add_parser("watch", parents=[common],
                            help="prep and reduce all every few seconds until SIGINT/SIGTERM")
     watch.add_argument("workspace")
     watch.add_argument("--interval", type=float, default=15.0, help="seconds (default 15)")
     watch.add_argument("-s", "--settings", help="settings YAML for every set")
     watch.add_argument("-j", "--jobs", type=int, default=0)
+    watch.set_defaults(handler=_watch)
     qcp = sub.add_parser("qc", parents=[common], help="QC over nights from the database")
     qcp.add_argument("what", choices=["trend", "monitor-config"],
                      help="trend: plots of QC over nights; monitor-config: the "
                           "qc_monitor.yaml that points the SOXS QC monitor at the workspace")
     qcp.add_argument("workspace")
-    sub.add_parser("settings", help="print a complete default settings file")
+    qcp.set_defaults(handler=_qc)
+    sub.add_parser("settings", help="print a complete default settings file"
+                   ).set_defaults(handler=_settings)
     sub.add_parser("recipe-dir", help="print the folder of the PyEsoRex recipe, for "
-                                      "pyesorex --recipe-dir")
+                                      "pyesorex --recipe-dir").set_defaults(handler=_recipe_dir)
     return top
-
-
-def _night(args) -> int:
-    """prep, reduce all, watch and qc trend on a workspace."""
-    from .night import batch, tables
-    ws = batch.check_workspace(args.workspace)
-    if args.command == "prep":
-        with batch.workspace_lock(ws):
-            found = batch.prep(ws)
-        print(tables.prep_text(found, ws))
-        return 0
-    if args.command == "reduce":
-        with batch.workspace_lock(ws):
-            done = batch.reduce_all(ws, args.settings, args.overwrite, args.jobs,
-                                    args.scheduler)
-        print(tables.reduce_json(done) if args.json else tables.reduce_text(done))
-        return done.exit_status
-    if args.command == "watch":
-        from .night.watch import watch
-        try:
-            return watch(ws, args.interval, args.settings, args.jobs)
-        except Interrupted as exc:      # the way a watch ends: nothing is left partial
-            print(f"soxs watch: stopped ({exc})", flush=True)
-            return 0
-    if args.what == "monitor-config":
-        from .night.monitor import config_yaml
-        ws = ws.resolve()
-        sys.stdout.write(config_yaml(str(ws), str(ws / kw.WORKSPACE_QC / "monitor")))
-        return 0
-    from .night.trend import write_trends
-    for path in write_trends(ws):
-        print(path)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
             command = args.command
             _log_to_terminal(args.verbose)
-            return _run(args, argv)
+            return args.handler(args, argv)
         except SoxsError as exc:
             if getattr(args, "verbose", False):
                 traceback.print_exc()
@@ -194,32 +167,36 @@ def _log_to_terminal(verbose: bool) -> None:
     logging.getLogger("soxs").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-def _run(args, argv) -> int:
-    """The sub-command ``args.command``; its exit status."""
-    if args.command == "settings":
-        from .settings import default_yaml
-        sys.stdout.write(default_yaml())
-        return 0
-    if args.command == "recipe-dir":
-        from .shipped import recipe_dir
-        print(recipe_dir())
-        return 0
-    if args.command in ("prep", "reduce", "watch", "qc"):
-        return _night(args)
-    if args.command == "simulate" and args.night:
+# -- one handler per sub-command: (arguments, command line) -> exit status ------------
+
+def _settings(_args, _argv) -> int:
+    from .settings import default_yaml
+    sys.stdout.write(default_yaml())
+    return 0
+
+
+def _recipe_dir(_args, _argv) -> int:
+    from .shipped import recipe_dir
+    print(recipe_dir())
+    return 0
+
+
+def _simulate(args, _argv) -> int:
+    if args.night:
         from .simulate import simulate_night
         truths = simulate_night(args.outdir, seed=args.seed)
         print(f"wrote a night of {len(truths)} dark sets, flats and biases to "
               f"{args.outdir}/raw")
         return 0
-    if args.command == "simulate":
-        from .simulate import simulate_darks
-        truth = simulate_darks(args.outdir, arm=args.arm, nframes=args.nframes,
-                               exptime=args.exptime, seed=args.seed,
-                               binning=args.binning, pattern=args.pattern,
-                               readout=args.readout)
-        print(f"wrote {len(truth.paths)} {args.arm} darks and mdark.sof to {args.outdir}")
-        return 0
+    from .simulate import simulate_darks
+    truth = simulate_darks(args.outdir, arm=args.arm, nframes=args.nframes,
+                           exptime=args.exptime, seed=args.seed, binning=args.binning,
+                           pattern=args.pattern, readout=args.readout)
+    print(f"wrote {len(truth.paths)} {args.arm} darks and mdark.sof to {args.outdir}")
+    return 0
+
+
+def _mdark(args, argv) -> int:
     # fork the plotting process before the heavy imports: it imports
     # matplotlib on the other core while this one imports astropy and numba
     from .plot import PlotProcess
@@ -235,6 +212,52 @@ def _run(args, argv) -> int:
                        args.overwrite, argv, plotter)
     print(result.text)
     return 0 if result.md.qc_passed else EXIT_QC_FAILED
+
+
+def _workspace(args):
+    from .night import batch
+    return batch, batch.check_workspace(args.workspace)
+
+
+def _prep(args, _argv) -> int:
+    from .night import tables
+    batch, ws = _workspace(args)
+    with batch.workspace_lock(ws):
+        found = batch.prep(ws)
+    print(tables.prep_text(found, ws))
+    return 0
+
+
+def _reduce(args, _argv) -> int:
+    from .night import tables
+    batch, ws = _workspace(args)
+    with batch.workspace_lock(ws):
+        done = batch.reduce_all(ws, args.settings, args.overwrite, args.jobs, args.scheduler)
+    print(tables.reduce_json(done) if args.json else tables.reduce_text(done))
+    return done.exit_status
+
+
+def _watch(args, _argv) -> int:
+    from .night.watch import watch
+    _, ws = _workspace(args)
+    try:
+        return watch(ws, args.interval, args.settings, args.jobs)
+    except Interrupted as exc:      # the way a watch ends: nothing is left partial
+        print(f"soxs watch: stopped ({exc})", flush=True)
+        return 0
+
+
+def _qc(args, _argv) -> int:
+    _, ws = _workspace(args)
+    if args.what == "monitor-config":
+        from .night.monitor import config_yaml
+        ws = ws.resolve()
+        sys.stdout.write(config_yaml(str(ws), str(ws / kw.WORKSPACE_QC / "monitor")))
+        return 0
+    from .night.trend import write_trends
+    for path in write_trends(ws):
+        print(path)
+    return 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 the PyEsoRex recipe (``CPL_ERRORS``), to one ``cpl.core`` error class, so
 both front ends report a failure the same way."""
 
+# not an error: the products are written, but a QC metric is outside its range
+EXIT_QC_FAILED = 5
+
 
 class SoxsError(Exception):
     """Base class: a failure with a message meant for a person."""
@@ -22,7 +25,6 @@ class Truncated(InputError):
 
 class DataNotFound(InputError):
     """A file, or the frames a recipe needs, is missing."""
-
 
 
 class SettingsError(SoxsError):

@@ -7,8 +7,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..errors import EXIT_QC_FAILED, SoxsError
+
 PASS, QC_FAIL, ERROR = "PASS", "QC FAIL", "ERROR"
-EXIT_FAILED, EXIT_QC = 1, 5     # reduce all's exit status when some set failed, some QC failed
+EXIT_FAILED = SoxsError.exit_status     # reduce all's exit status when some set failed
 
 
 def utc_now() -> str:
@@ -68,7 +70,7 @@ class Reduced:
     def exit_status(self) -> int:
         """0 all reduced and passed, 5 some QC failed, 1 some set failed."""
         statuses = {r.status for r in self.results}
-        return EXIT_FAILED if ERROR in statuses else EXIT_QC if QC_FAIL in statuses else 0
+        return EXIT_FAILED if ERROR in statuses else EXIT_QC_FAILED if QC_FAIL in statuses else 0
 
     @property
     def fresh(self) -> list[SetOutcome]:

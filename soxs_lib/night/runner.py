@@ -16,7 +16,7 @@ import time
 
 from .. import keywords as kw
 from .. import params, signals
-from ..errors import SoxsError
+from ..errors import EXIT_QC_FAILED, SoxsError
 from ..publish import sweep_stale
 from ..workers import each_done, run_isolated, thread_count
 from .outcome import PASS, QC_FAIL, QCValue, SetOutcome
@@ -63,7 +63,7 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
             out = SetOutcome(
                 Path(sof).name, str(sof), PASS if md.qc_passed else QC_FAIL,
                 product=str(res.products[kw.product_tag(md.arm)]),
-                exit_status=0 if md.qc_passed else 5,
+                exit_status=0 if md.qc_passed else EXIT_QC_FAILED,
                 obs_date_utc=str(md.frameset.first.header.get(kw.DATE_OBS, "")),
                 qc=[QCValue(r.qc.name, r.value, r.qc.unit, r.qc.description,
                             r.range[0] if r.range else None, r.range[1] if r.range else None,
