@@ -1,7 +1,9 @@
 """Many sets: a night's workspace in, every dark set reduced.
 
 ``classify`` (headers -> what each file is), ``group`` (files -> sets and
-SOFs), ``db`` (the SQLite database, written by one process only), ``batch``
-(``prep`` and ``reduce all``: local process pool or Dask, through
-``workers``).  The night layer calls ``run.run_mdark`` as any user would.
+SOFs), ``db`` (the SQLite database, written by one process only, with the
+QC monitor's view from ``monitor``), ``batch`` (``prep`` and ``reduce all``'s
+plan), ``runner`` (the sets on the local pool or a Dask cluster, through
+``workers``), ``outcome`` (a set's typed outcome), ``watch``, ``trend``,
+``tables``.  The night layer calls ``run.run_mdark`` as any user would.
 """
