@@ -55,9 +55,14 @@ REQUIRED = (INSTRUME, EXPTIME, DPR_CATG, DPR_TYPE, DPR_TECH, SEQ_ARM,
 REQUIRED_BINNED = (BINX, BINY)     # also, on an arm of BINNED_ARMS
 
 
+def binning_keywords(arm: str) -> tuple[str, ...]:
+    """The binning keywords a frame of ``arm`` must carry (none on NIR)."""
+    return REQUIRED_BINNED if arm in BINNED_ARMS else ()
+
+
 def required(arm: str) -> tuple[str, ...]:
     """The keywords every raw dark of ``arm`` must carry."""
-    return REQUIRED + (REQUIRED_BINNED if arm in BINNED_ARMS else ())
+    return REQUIRED + binning_keywords(arm)
 
 
 def binning(header, arm: str) -> tuple[int, int]:

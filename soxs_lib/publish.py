@@ -22,7 +22,9 @@ import socket
 import uuid
 
 from .errors import OutputError
+from . import keywords as kw
 from . import signals
+from .params import RECIPE
 
 log = logging.getLogger("soxs")
 
@@ -245,6 +247,15 @@ def sweep_stale(folder) -> list[Path]:
                     "(killed while it wrote)", path, m["pid"])
         removed.append(path)
     return removed
+
+
+def sweep_workspace(root) -> list[Path]:
+    """``sweep_stale`` on every folder soxs publishes in under the workspace
+    ``root``: products, QC plots, SOFs."""
+    root = Path(root)
+    return [p for folder in (root / kw.WORKSPACE_PRODUCTS / RECIPE,
+                             root / kw.WORKSPACE_QC / RECIPE, root / kw.WORKSPACE_SOF)
+            for p in sweep_stale(folder)]
 
 
 def write_atomic(path, text: str, overwrite: bool = True) -> None:

@@ -19,7 +19,7 @@ from .mdark import MasterDark, make_master_dark
 from .plot import PlotProcess, plot_data
 from .naming import PRODUCT_SUFFIX, product_stem
 from .product import build_hdus, write_product
-from .publish import ProductSet, ensure_dir, sweep_stale
+from .publish import ProductSet, ensure_dir, sweep_workspace
 from .report import qc_table, report
 from .child import Child, InThread, can_fork
 
@@ -130,8 +130,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         root = Path(outdir)
         prod_dir = ensure_dir(root / kw.WORKSPACE_PRODUCTS / params.RECIPE)
         qc_dir = ensure_dir(root / kw.WORKSPACE_QC / params.RECIPE)
-        for folder in (prod_dir, qc_dir):
-            sweep_stale(folder)           # what a run killed outright left
+        sweep_workspace(root)             # what a run killed outright left
         publisher = ProductSet(overwrite, prod_dir)
         # named from the set as given: a frame dropped later never renames it
         stem = name or product_stem(fs.first.header, sof_path(inputs))

@@ -122,8 +122,9 @@ def deferred():
 @contextmanager
 def blocked():
     """SIGINT and SIGTERM held pending by this thread for the block;
-    threads and processes started meanwhile inherit that, also across exec
-    (a worker must not take a Ctrl-C before it can ignore it).  At the end
+    threads started and processes forked meanwhile inherit that (a worker
+    must not take a Ctrl-C before it can ignore it; a fork followed by exec,
+    as ``subprocess`` does, starts with the signals unblocked).  At the end
     one that arrived is handled here."""
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:

@@ -131,14 +131,15 @@ def each_done(executor, fn, arglists):
         that raised, ``WorkerDied`` where its worker (or the pool with it)
         died: the tasks of a broken pool all end so.
     """
+    arglists = [tuple(args) for args in arglists]
     # a submit starts the workers: forked with the signals blocked, they take
     # none before they can ignore SIGINT (see local_pool)
     try:
         with signals.blocked():
-            futures = {executor.submit(fn, *args): tuple(args) for args in arglists}
+            futures = {executor.submit(fn, *args): args for args in arglists}
     except BrokenExecutor as exc:     # a kept pool whose worker died while it waited
         for args in arglists:
-            yield tuple(args), False, WorkerDied(f"the worker process died: {exc}")
+            yield args, False, WorkerDied(f"the worker process died: {exc}")
         return
     for fut in as_completed(futures):
         try:

@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import keywords as kw
 from .. import naming, params
 from ..errors import InputError, OutputError, SoxsError
-from ..publish import sweep_stale
+from ..publish import sweep_workspace
 from ..workers import thread_count
 from . import group as grouping
 from . import runner
@@ -269,9 +269,7 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
     """
     ws = check_workspace(workspace).resolve()
     settings_path = str(Path(settings_path).resolve()) if settings_path else None
-    for folder in (kw.WORKSPACE_PRODUCTS, kw.WORKSPACE_QC):
-        sweep_stale(ws / folder / params.RECIPE)     # what a killed run left
-    sweep_stale(ws / kw.WORKSPACE_SOF)
+    sweep_workspace(ws)                               # what a killed run left
     own = db is None
     db = db or Database(ws)
     try:

@@ -119,9 +119,8 @@ def classify(path: Path) -> Frame:
     if arm not in kw.ARMS:
         return _left_out(path, st, f"arm {kw.SEQ_ARM} = {arm or 'absent'!r} is not one "
                                    f"soxs_mdark reduces")
-    binned = kw.REQUIRED_BINNED if arm in kw.BINNED_ARMS else ()
     need = ((kw.EXPTIME, kw.MJD_OBS, kw.DATE_OBS) if not catg else ()) + \
-        (kw.READ_CURID, kw.READ_CURNAME) + binned
+        (kw.READ_CURID, kw.READ_CURNAME) + kw.binning_keywords(arm)
     missing = [k for k in need if k not in h]
     if missing:
         return _left_out(path, st, f"missing keyword(s) {', '.join(missing)}")

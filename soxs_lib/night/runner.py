@@ -15,9 +15,9 @@ import threading
 import time
 
 from .. import keywords as kw
-from .. import params, signals
+from .. import signals
 from ..errors import EXIT_QC_FAILED, SoxsError
-from ..publish import sweep_stale
+from ..publish import sweep_workspace
 from ..workers import each_done, run_isolated, thread_count
 from .outcome import PASS, QC_FAIL, QCValue, SetOutcome
 
@@ -111,8 +111,7 @@ def run_local(sofs: list[str], ws: Path, settings_path, nworkers: int, record,
         _record_each(results, record)
     except BaseException:
         results.close()                               # the workers end now
-        for folder in (kw.WORKSPACE_PRODUCTS, kw.WORKSPACE_QC):
-            sweep_stale(ws / folder / params.RECIPE)  # what they were writing
+        sweep_workspace(ws)                           # what they were writing
         raise
 
 
