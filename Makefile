@@ -13,7 +13,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,dask]'
-	$(BIN)/python -c 'from soxs_lib.stack import warm_up; warm_up()'  # compile the kernel once
+	$(BIN)/python -c 'from soxs_lib.core.stack import warm_up; warm_up()'  # compile the kernel once
 	touch $(STAMP)
 
 run: install

@@ -39,9 +39,11 @@ except ImportError:
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from soxs_lib import flags, frames, params, qc  # noqa: E402
-from soxs_lib.mdark import make_master_dark  # noqa: E402
-from soxs_lib.simulate import simulate_darks  # noqa: E402
+from soxs_lib.config import flags, params  # noqa: E402
+from soxs_lib.io import frames  # noqa: E402
+from soxs_lib.core import qc  # noqa: E402
+from soxs_lib.core.mdark import make_master_dark  # noqa: E402
+from soxs_lib.io.simulate import simulate_darks  # noqa: E402
 
 BPM = ROOT.parent / "shared" / "data" / "xshooter_static_bpm" / "BP_MAP_RP_NIR.fits.gz"
 MEDIAN_MEAN = cpl.core.ImageList.Collapse(2)   # PyCPL 1.0.3 binds the name to MEDIAN

@@ -2,7 +2,7 @@
 
 A thin adapter: ``cpl`` at the boundaries (FrameSet in, ``cpl.ui``
 parameters, ``cpl.dfs`` product with a ``cpl.core`` PropertyList, ``Msg``
-logs); the science is ``soxs_lib.mdark.make_master_dark``, shared with the
+logs); the science is ``soxs_lib.core.mdark.make_master_dark``, shared with the
 ``soxs`` command line."""
 
 from __future__ import annotations
@@ -20,14 +20,21 @@ import cpl.core
 import cpl.dfs
 import cpl.ui
 
-from soxs_lib import keywords as kw
-from soxs_lib import manpage, params, qc
-from soxs_lib.errors import DataNotFound, InputError, OutputError, SettingsError, SoxsError
-from soxs_lib.frames import load_frameset
-from soxs_lib.mdark import make_master_dark
-from soxs_lib.naming import PRODUCT_SUFFIX, product_stem
-from soxs_lib.product import extension_data, extension_headers, product_cards, qc_cards
-from soxs_lib.publish import ProductSet
+from soxs_lib.config import keywords as kw, params
+from soxs_lib.cli import manpage
+from soxs_lib.core import qc
+from soxs_lib.config.errors import (
+    DataNotFound,
+    InputError,
+    OutputError,
+    SettingsError,
+    SoxsError,
+)
+from soxs_lib.io.frames import load_frameset
+from soxs_lib.core.mdark import make_master_dark
+from soxs_lib.io.naming import PRODUCT_SUFFIX, product_stem
+from soxs_lib.io.product import extension_data, extension_headers, product_cards, qc_cards
+from soxs_lib.io.publish import ProductSet
 
 # each soxs_lib error as the cpl error PyEsoRex reports (most specific first)
 CPL_ERRORS = (

@@ -8,9 +8,11 @@ import shutil
 
 import pytest
 
-from soxs_lib import frames, params, qc
-from soxs_lib.mdark import make_master_dark
-from soxs_lib.simulate import simulate_darks
+from soxs_lib.io import frames
+from soxs_lib.config import params
+from soxs_lib.core import qc
+from soxs_lib.core.mdark import make_master_dark
+from soxs_lib.io.simulate import simulate_darks
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "xshooter_static_bpm"
 

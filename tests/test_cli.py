@@ -12,7 +12,9 @@ import numpy as np
 from astropy.io import fits
 import pytest
 
-from soxs_lib import cli, params, qc
+from soxs_lib.cli import main as cli
+from soxs_lib.config import params
+from soxs_lib.core import qc
 
 SOXS = Path(sys.executable).with_name("soxs")
 
@@ -164,7 +166,7 @@ def test_help_lists_every_parameter_and_settings_roundtrip(capsys, tmp_path):
     assert cli.main(["settings"]) == 0
     yaml = tmp_path / "s.yaml"
     yaml.write_text(capsys.readouterr().out)
-    from soxs_lib import settings
+    from soxs_lib.config import settings
     s = settings.load(yaml)
     assert params.resolve(s.values) == params.defaults()
     assert s.qc_ranges("NIR") == qc.default_ranges("NIR")

@@ -16,7 +16,7 @@ import numpy as np
 from astropy.io import fits
 import pytest
 
-from soxs_lib import cli
+from soxs_lib.cli import main as cli
 
 SOXS = Path(sys.executable).with_name("soxs")
 
@@ -190,7 +190,7 @@ def test_unusable_frame_is_left_out_when_enough_remain(one_dead_of_four, tmp_pat
 def test_plot_failure_is_an_output_error_and_leaves_nothing(small_set, tmp_path, capsys,
                                                            monkeypatch):
     """The QC plot is drawn by a forked child; its failure fails the run."""
-    from soxs_lib import plot
+    from soxs_lib.pipeline import plot
 
     def broken(*args):
         raise RuntimeError("no fonts today")
@@ -201,8 +201,8 @@ def test_plot_failure_is_an_output_error_and_leaves_nothing(small_set, tmp_path,
 
 
 def test_nan_inf_and_extreme_pixels_are_flagged_not_propagated(tmp_path):
-    from soxs_lib.simulate import simulate_darks
-    from soxs_lib import flags
+    from soxs_lib.io.simulate import simulate_darks
+    from soxs_lib.config import flags
     truth = simulate_darks(tmp_path / "raw", arm="NIR", nframes=3, seed=5,
                            cosmics_per_frame=10)
     with fits.open(truth.paths[0], mode="update") as h:
@@ -392,12 +392,12 @@ def test_a_signal_while_the_command_loads_is_an_interruption(sig):
 import os, signal, sys
 class SignalOnImport:
     def find_spec(self, name, path=None, target=None):
-        if name == "soxs_lib.cli":
+        if name == "soxs_lib.cli.main":
             os.kill(os.getpid(), {int(sig)})
         return None
 sys.meta_path.insert(0, SignalOnImport())
 sys.argv = ["soxs", "settings"]
-from soxs_lib.console import entry
+from soxs_lib.cli.console import entry
 entry()
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -417,7 +417,7 @@ def late_signal():
     time.sleep(0.2)
 logging.shutdown = late_signal
 sys.argv = ["soxs", "settings"]
-from soxs_lib.console import entry
+from soxs_lib.cli.console import entry
 entry()
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -13,10 +13,9 @@ import textwrap
 from astropy.io import fits
 import pytest
 
-from soxs_lib.night import db as dbmod
-from soxs_lib.night import monitor
+from soxs_lib.night import db as dbmod, monitor
 from soxs_lib.night.classify import night_of
-from soxs_lib.simulate import simulate_darks
+from soxs_lib.io.simulate import simulate_darks
 
 SOXS = Path(sys.executable).with_name("soxs")
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,9 +13,9 @@ from astropy.io import fits
 import numpy as np
 import pytest
 
-from soxs_lib import naming
+from soxs_lib.io import naming
 from soxs_lib.night import classify, group
-from soxs_lib.simulate import simulate_darks
+from soxs_lib.io.simulate import simulate_darks
 
 SOXS = Path(sys.executable).with_name("soxs")
 

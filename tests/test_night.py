@@ -20,10 +20,11 @@ from astropy.io import fits
 import numpy as np
 import pytest
 
-from soxs_lib import cli, qc
+from soxs_lib.cli import main as cli
+from soxs_lib.core import qc
 from soxs_lib.night import batch, classify, group
 from soxs_lib.night.db import SCHEMA_VERSION, Database
-from soxs_lib.simulate import NIGHT_SETS, simulate_darks, simulate_night
+from soxs_lib.io.simulate import NIGHT_SETS, simulate_darks, simulate_night
 
 SOXS = Path(sys.executable).with_name("soxs")
 
@@ -589,9 +590,9 @@ def test_a_messy_workspace_with_spaces_archives_and_strays(mini_template, tmp_pa
 
 
 def test_a_set_that_failed_is_recorded_with_its_reason(tmp_path):
-    from soxs_lib.night import tables
+    from soxs_lib.cli import tables
     from soxs_lib.night.outcome import Reduced, SetOutcome
-    from soxs_lib.workers import WorkerDied
+    from soxs_lib.runtime.pool import WorkerDied
     sof = str(tmp_path / "sof" / "20260111T211000_NIR_3_MDARK_300_0S_SOXS.sof")
     result = SetOutcome.failed(sof, WorkerDied("the worker process died (killed)"))
     db = Database(tmp_path)

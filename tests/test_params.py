@@ -2,8 +2,9 @@
 
 import pytest
 
-from soxs_lib import flags, params, qc, settings
-from soxs_lib.errors import SettingsError
+from soxs_lib.config import flags, params, settings
+from soxs_lib.core import qc
+from soxs_lib.config.errors import SettingsError
 
 
 def test_parameters_are_complete_and_defaults_valid():
@@ -28,7 +29,7 @@ def test_parameters_are_complete_and_defaults_valid():
 
 
 def test_stack_method_is_an_enumeration_everywhere():
-    from soxs_lib import manpage
+    from soxs_lib.cli import manpage
     p = params.BY_NAME["stack_method"]
     assert p.choices == ("soxs", "cpl") and p.default == "soxs"
     assert params.resolve({"stack-method": "cpl"}).stack_method == "cpl"

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from soxs_lib import plot
+from soxs_lib.pipeline import plot
 
 
 def test_display_binning_is_the_median_of_each_block_with_data():
@@ -40,9 +40,11 @@ def test_the_plot_is_drawn_with_pixels_without_data(small_set, tmp_path, monkeyp
     """In a forked child or, where fork is missing, in-process; a master with
     a hole (saturated in every frame: no data) still gets its plot."""
     from astropy.io import fits
-    from soxs_lib import flags, frames, params, qc
-    from soxs_lib.detector import detector
-    from soxs_lib.mdark import make_master_dark
+    from soxs_lib.config import flags, params
+    from soxs_lib.io import frames
+    from soxs_lib.core import qc
+    from soxs_lib.config.detector import detector
+    from soxs_lib.core.mdark import make_master_dark
     if not forked:
         monkeypatch.delattr(os, "fork")
     truth, sof = small_set
@@ -68,8 +70,10 @@ def test_a_plotter_forked_from_a_spare_figure_draws_the_same_png(small_set, tmp_
                                                                  monkeypatch):
     """A reduce-all worker's plotters start from a copy of one prebuilt
     figure; the PNG is the one a plotter building its own figure draws."""
-    from soxs_lib import frames, params, qc
-    from soxs_lib.mdark import make_master_dark
+    from soxs_lib.io import frames
+    from soxs_lib.config import params
+    from soxs_lib.core import qc
+    from soxs_lib.core.mdark import make_master_dark
     _, sof = small_set
     fs = frames.load_frameset(frames.collect_inputs([str(sof)]))
     md = make_master_dark(fs, params.resolve(), qc.default_ranges(fs.arm))

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from soxs_lib import publish
+from soxs_lib.io import publish
 
 SOXS = Path(sys.executable).with_name("soxs")
 

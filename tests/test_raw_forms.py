@@ -21,9 +21,12 @@ import ncompress
 import numpy as np
 import pytest
 
-from soxs_lib import cli, frames, params, qc, rawio
-from soxs_lib.errors import InputError
-from soxs_lib.mdark import make_master_dark
+from soxs_lib.cli import main as cli
+from soxs_lib.io import frames, rawio
+from soxs_lib.config import params
+from soxs_lib.core import qc
+from soxs_lib.config.errors import InputError
+from soxs_lib.core.mdark import make_master_dark
 
 SOXS = Path(sys.executable).with_name("soxs")
 

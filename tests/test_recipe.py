@@ -6,7 +6,9 @@ man page covers every declaration.  The recipe run through ``cpl`` is in
 import ast
 from pathlib import Path
 
-from soxs_lib import manpage, params, qc, flags
+from soxs_lib.cli import manpage
+from soxs_lib.config import params, flags
+from soxs_lib.core import qc
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "soxs_mdark.py"
 
@@ -14,7 +16,7 @@ RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "soxs_mdark.py"
 def test_recipe_uses_the_shared_declarations_only():
     tree = ast.parse(RECIPE.read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert {"soxs_lib.mdark", "soxs_lib.frames", "soxs_lib.product"} <= imported
+    assert {"soxs_lib.core.mdark", "soxs_lib.io.frames", "soxs_lib.io.product"} <= imported
     # no science in the adapter: it never touches numpy
     assert "numpy" not in RECIPE.read_text()
 

@@ -8,7 +8,9 @@ import numpy as np
 from astropy.io import fits
 import pytest
 
-from soxs_lib import cli, manpage, params, qc
+from soxs_lib.cli import main as cli, manpage
+from soxs_lib.config import params
+from soxs_lib.core import qc
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "soxs_mdark.py"
 
@@ -138,7 +140,7 @@ def test_recipe_reads_every_raw_form(recipe_module, vis_small, tmp_path, suffix)
 
 
 def test_every_soxs_error_is_its_cpl_error(recipe_module):
-    from soxs_lib import errors
+    from soxs_lib.config import errors
     for cls, expect in [(errors.DataNotFound, cpl.core.DataNotFoundError),
                         (errors.InputError, cpl.core.IllegalInputError),
                         (errors.SettingsError, cpl.core.IllegalInputError),
@@ -198,7 +200,7 @@ def test_cpl_combine_is_cpls_documented_algorithm(recipe_module):
 
 
 def _cosmic_residuals(truth, product):
-    from soxs_lib import flags
+    from soxs_lib.config import flags
     with fits.open(product) as h:
         flux, err, qual = (h[n].data for n in ("FLUX", "ERR", "QUAL"))
     hit = np.zeros(truth.dark.size, bool)

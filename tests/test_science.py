@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from soxs_lib import flags
+from soxs_lib.config import flags
 
 from conftest import reduce
 

@@ -14,8 +14,11 @@ from astropy.io import fits
 import numpy as np
 import pytest
 
-from soxs_lib import cli, frames, params, qc, settings
-from soxs_lib.errors import DataNotFound, InputError, SettingsError
+from soxs_lib.cli import main as cli
+from soxs_lib.io import frames
+from soxs_lib.config import params, settings
+from soxs_lib.core import qc
+from soxs_lib.config.errors import DataNotFound, InputError, SettingsError
 
 SOXSPIPE = "soxspipe==0.17.4"
 SOXSPIPE_SETTINGS = "soxspipe/soxs_default_settings.yaml"

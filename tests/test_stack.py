@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
-from soxs_lib import flags
-from soxs_lib.stack import ArrayImage, FrameModel, stack_arrays, stack_frames
+from soxs_lib.config import flags
+from soxs_lib.core.stack import ArrayImage, FrameModel, stack_arrays, stack_frames
 
 from reference import reference_combine
 

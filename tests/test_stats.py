@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from soxs_lib import stats
+from soxs_lib.core import stats
 
 
 def straightforward(x, sigma, iterations):
@@ -113,13 +113,13 @@ def grouped_by_partition(x):
 
 @pytest.mark.parametrize("k", range(6))
 def test_grouped_median_by_bracket_equals_the_partition(k):
-    from soxs_lib.hotpix import grouped_median
+    from soxs_lib.core.hotpix import grouped_median
     x = list(_arrays())[k]
     assert grouped_median(x.copy()) == grouped_by_partition(x.copy())
 
 
 def test_grouped_median_sits_inside_the_grid_cell():
-    from soxs_lib.hotpix import grouped_median
+    from soxs_lib.core.hotpix import grouped_median
     rng = np.random.default_rng(2)
     truth = 1.234
     x = (np.rint(rng.normal(truth, 2.0, 1 << 20) / 0.5) * 0.5).astype(np.float32)

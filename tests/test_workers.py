@@ -14,11 +14,13 @@ import time
 import numpy as np
 import pytest
 
-from soxs_lib import frames, params, qc
-from soxs_lib.errors import InputError
-from soxs_lib.mdark import make_master_dark
-from soxs_lib.child import Child, InThread
-from soxs_lib.workers import thread_count
+from soxs_lib.io import frames
+from soxs_lib.config import params
+from soxs_lib.core import qc
+from soxs_lib.config.errors import InputError
+from soxs_lib.core.mdark import make_master_dark
+from soxs_lib.runtime.child import Child, InThread
+from soxs_lib.runtime.pool import thread_count
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,8 +99,8 @@ def _python(code: str) -> subprocess.CompletedProcess:
 # and tell whether a child of theirs still runs (the process table itself)
 _TAKEN = """
         import os, signal, sys, time
-        from soxs_lib import signals
-        from soxs_lib.signals import Interrupted
+        from soxs_lib.runtime import signals
+        from soxs_lib.runtime.signals import Interrupted
         def a_child_runs():
             try:
                 while os.waitpid(-1, os.WNOHANG)[0]:
@@ -174,7 +176,7 @@ def test_a_signal_during_a_fork_is_raised_and_the_child_ends():
     # printed and dropped: a bare fork loses it, Child raises it again and
     # ends the child it forked
     res = _python(_TAKEN + """
-        from soxs_lib.child import Child
+        from soxs_lib.runtime.child import Child
         with signals.taken():
             os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGTERM))
             try:
@@ -190,7 +192,7 @@ def test_a_signal_during_a_fork_is_raised_and_the_child_ends():
 
 _TASKS = """
         import os, signal, time
-        from soxs_lib.workers import run_isolated
+        from soxs_lib.runtime.pool import run_isolated
         def task(k, pids=None):
             if pids:
                 with open(pids, "a") as fh:
@@ -239,7 +241,7 @@ def test_closing_the_results_early_ends_every_worker_at_once(tmp_path):
 def test_workers_ignore_ctrl_c_and_die_with_their_parent(tmp_path):
     pids = tmp_path / "pids"
     script = _TASKS + f"""
-        from soxs_lib import signals
+        from soxs_lib.runtime import signals
         with signals.taken():
             for a, ok, v in run_isolated(task, [(6, {str(pids)!r})], 1):
                 print(a, ok, v)

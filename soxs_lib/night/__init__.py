@@ -4,6 +4,6 @@
 SOFs), ``db`` (the SQLite database, written by one process only, with the
 QC monitor's view from ``monitor``), ``batch`` (``prep`` and ``reduce all``'s
 plan), ``runner`` (the sets on the local pool or a Dask cluster, through
-``workers``), ``outcome`` (a set's typed outcome), ``watch``, ``trend``,
-``tables``.  The night layer calls ``run.run_mdark`` as any user would.
+``runtime.pool``), ``outcome`` (a set's typed outcome), ``watch``, ``trend``.
+The night layer calls ``pipeline.run.run_mdark`` as any user would.
 """

@@ -17,16 +17,15 @@ import fcntl
 import os
 from pathlib import Path
 
-from .. import keywords as kw
-from .. import naming, params
-from ..errors import InputError, OutputError, SoxsError
-from ..publish import sweep_workspace
-from ..workers import thread_count
-from . import group as grouping
-from . import runner
-from .classify import Frame, classify, find_files
-from .db import Database
-from .outcome import ERROR, Reduced, SetOutcome
+from soxs_lib.config import keywords as kw, params
+from soxs_lib.io import naming
+from soxs_lib.config.errors import InputError, OutputError, SoxsError
+from soxs_lib.io.publish import sweep_workspace
+from soxs_lib.runtime.pool import thread_count
+from soxs_lib.night import group as grouping, runner
+from soxs_lib.night.classify import Frame, classify, find_files
+from soxs_lib.night.db import Database
+from soxs_lib.night.outcome import ERROR, Reduced, SetOutcome
 EXIT_LOCKED = 75          # EX_TEMPFAIL: another soxs process holds the workspace
 
 
@@ -185,7 +184,7 @@ class Job:
 def _sof_inputs(sof: Path) -> list[Path]:
     """The files a SOF names, found as ``soxs mdark`` finds them (missing
     ones left out: the reduction reports them)."""
-    from ..frames import locate, split_sof_line
+    from soxs_lib.io.frames import locate, split_sof_line
     out = []
     for k, line in enumerate(sof.read_text().splitlines(), 1):
         words = split_sof_line(line.split("#", 1)[0])

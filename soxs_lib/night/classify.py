@@ -9,10 +9,10 @@ import math
 import os
 from pathlib import Path
 
-from .. import keywords as kw
-from ..errors import InputError, Truncated
-from ..naming import field_text
-from ..rawio import RawImage, looks_like_fits, read_header
+from soxs_lib.config import keywords as kw
+from soxs_lib.config.errors import InputError, Truncated
+from soxs_lib.io.naming import field_text
+from soxs_lib.io.rawio import RawImage, looks_like_fits, read_header
 
 # folders of a workspace that hold what soxs writes, not raw frames
 OWN_FOLDERS = (kw.WORKSPACE_PRODUCTS, kw.WORKSPACE_QC, kw.WORKSPACE_SOF)

@@ -15,13 +15,12 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 import sqlite3
 
-from .. import keywords as kw
-from .. import params
-from ..errors import OutputError
-from . import monitor
-from .classify import Frame
-from .group import READY
-from .outcome import PASS, QCValue, SetOutcome, utc_now
+from soxs_lib.config import keywords as kw, params
+from soxs_lib.config.errors import OutputError
+from soxs_lib.night import monitor
+from soxs_lib.night.classify import Frame
+from soxs_lib.night.group import READY
+from soxs_lib.night.outcome import PASS, QCValue, SetOutcome, utc_now
 
 SCHEMA_VERSION = 2
 # the database as this soxs creates it, one statement each

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import math
 from pathlib import Path
 
-from .. import keywords as kw
-from .. import naming
-from ..errors import OutputError
-from .classify import Frame
+from soxs_lib.config import keywords as kw
+from soxs_lib.io import naming
+from soxs_lib.config.errors import OutputError
+from soxs_lib.night.classify import Frame
 
 READY, WAITING, TOO_FEW = "ready", "waiting for frames", "too few frames"
 REDUCED, FAILED = "reduced", "failed"
@@ -135,7 +135,7 @@ def write_sofs(sets: list[DarkSet], folder: Path) -> list[Path]:
     """Write the SOF of every READY set into ``folder`` whose content
     changed; an unchanged SOF is not touched (a second prep changes no file).
     Returns the SOFs written."""
-    from ..publish import ensure_dir, write_atomic
+    from soxs_lib.io.publish import ensure_dir, write_atomic
     written = []
     for s in sets:
         if s.status != READY:

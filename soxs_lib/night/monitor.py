@@ -13,8 +13,8 @@ they stay the one source of truth.
 
 from __future__ import annotations
 
-from .. import keywords as kw
-from .. import naming
+from soxs_lib.config import keywords as kw
+from soxs_lib.io import naming
 
 VIEW = "quality_control_plus_lite"
 RECIPE = "soxs-mdark"            # soxspipe's name of its dark recipe

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import EXIT_QC_FAILED, SoxsError
+from soxs_lib.config.errors import EXIT_QC_FAILED, SoxsError
 
 PASS, QC_FAIL, ERROR = "PASS", "QC FAIL", "ERROR"
 EXIT_FAILED = SoxsError.exit_status     # reduce all's exit status when some set failed

@@ -14,12 +14,12 @@ import socket
 import threading
 import time
 
-from .. import keywords as kw
-from .. import signals
-from ..errors import EXIT_QC_FAILED, SoxsError
-from ..publish import sweep_workspace
-from ..workers import each_done, run_isolated, thread_count
-from .outcome import PASS, QC_FAIL, QCValue, SetOutcome
+from soxs_lib.config import keywords as kw
+from soxs_lib.runtime import signals
+from soxs_lib.config.errors import EXIT_QC_FAILED, SoxsError
+from soxs_lib.io.publish import sweep_workspace
+from soxs_lib.runtime.pool import each_done, run_isolated, thread_count
+from soxs_lib.night.outcome import PASS, QC_FAIL, QCValue, SetOutcome
 
 _ONE_AT_A_TIME = threading.Lock()    # one run per process: run_mdark's log is per process
 
@@ -43,7 +43,7 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
     -------
     SetOutcome
     """
-    from ..run import run_mdark
+    from soxs_lib.pipeline.run import run_mdark
     t0 = time.perf_counter()
     argv = ["mdark", str(sof), "-o", str(workspace)]
     if settings_path:
@@ -75,7 +75,7 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
 
 def _warm(nthreads: int) -> None:
     """A worker's start: the kernel loaded and its threads started, once."""
-    from .. import stack
+    from soxs_lib.core import stack
     stack.warm_up(nthreads)
 
 
@@ -101,7 +101,8 @@ def run_local(sofs: list[str], ws: Path, settings_path, nworkers: int, record,
     keep_workers : bool
         Leave the workers running for the next call (``soxs watch``).
     """
-    from .. import plot, run, stack  # noqa: F401 - imported here once, inherited by each worker
+    from soxs_lib.pipeline import plot, run  # noqa: F401 - imported here once, inherited by each worker
+    from soxs_lib.core import stack  # noqa: F401 - imported here once, inherited by each worker
     plot.import_matplotlib(spare=True)    # and a figure of each layout for its plots
     n = min(nworkers, len(sofs))
     nthreads = max(1, thread_count(0) // n)           # workers x threads <= cores

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from .. import keywords as kw
-from .. import qc as qcdefs
-from ..publish import ProductSet, ensure_dir
-from .db import Database
+from soxs_lib.config import keywords as kw
+from soxs_lib.core import qc as qcdefs
+from soxs_lib.io.publish import ProductSet, ensure_dir
+from soxs_lib.night.db import Database
 
 TREND_FOLDER = "trend"
 

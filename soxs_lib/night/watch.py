@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import time
 
-from . import batch, tables
-from ..workers import release
-from .db import Database
-from .outcome import Reduced
+from soxs_lib.night import batch
+from soxs_lib.cli import tables
+from soxs_lib.runtime.pool import release
+from soxs_lib.night.db import Database
+from soxs_lib.night.outcome import Reduced
 
 
 def watch(ws, interval: float = 15.0, settings_path=None, nworkers: int = 0,

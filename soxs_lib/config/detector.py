@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import InputError
-from .shipped import static_calib
+from soxs_lib.config.errors import InputError
+from soxs_lib.config.shipped import static_calib
 
 STATIC_CALIB = Path(os.environ.get("SOXS_STATIC_CALIB") or static_calib())
 

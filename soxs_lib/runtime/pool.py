@@ -13,8 +13,8 @@ import multiprocessing
 import os
 import signal
 
-from . import signals
-from .child import die_with
+from soxs_lib.runtime import signals
+from soxs_lib.runtime.child import die_with
 
 
 def thread_count(requested: int = 0) -> int:

@@ -11,17 +11,17 @@ import shutil
 import sys
 import time
 
-from . import __version__, params, signals
-from . import keywords as kw
-from . import settings as settings_mod
-from .frames import collect_inputs, load_frameset, sof_path
-from .mdark import MasterDark, make_master_dark
-from .plot import PlotProcess, plot_data
-from .naming import PRODUCT_SUFFIX, product_stem
-from .product import build_hdus, write_product
-from .publish import ProductSet, ensure_dir, sweep_workspace
-from .report import qc_table, report
-from .child import Child, InThread, can_fork
+from soxs_lib import __version__
+from soxs_lib.config import params, keywords as kw, settings as settings_mod
+from soxs_lib.runtime import signals
+from soxs_lib.io.frames import collect_inputs, load_frameset, sof_path
+from soxs_lib.core.mdark import MasterDark, make_master_dark
+from soxs_lib.pipeline.plot import PlotProcess, plot_data
+from soxs_lib.io.naming import PRODUCT_SUFFIX, product_stem
+from soxs_lib.io.product import build_hdus, write_product
+from soxs_lib.io.publish import ProductSet, ensure_dir, sweep_workspace
+from soxs_lib.pipeline.report import qc_table, report
+from soxs_lib.runtime.child import Child, InThread, can_fork
 
 log = logging.getLogger("soxs")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .mdark import MasterDark
+from soxs_lib.core.mdark import MasterDark
 
 
 def text_table(head, rows) -> list[str]:

@@ -8,9 +8,8 @@ import math
 
 import numpy as np
 
-from . import flags
-from . import keywords as kw
-from .stats import median
+from soxs_lib.config import flags, keywords as kw
+from soxs_lib.core.stats import median
 
 
 @dataclass(frozen=True)

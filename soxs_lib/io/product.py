@@ -8,11 +8,11 @@ import hashlib
 import numpy as np
 from astropy.io import fits
 
-from . import PIPE_ID, __version__, flags, params
-from . import keywords as kw
-from .fitsutil import put
-from .mdark import MasterDark
-from .rawio import read_header
+from soxs_lib import PIPE_ID, __version__
+from soxs_lib.config import flags, params, keywords as kw
+from soxs_lib.io.fitsutil import put
+from soxs_lib.core.mdark import MasterDark
+from soxs_lib.io.rawio import read_header
 
 PRO_DID = "ESO-VLT-DIC.PRO-1.17"
 _MD5_PENDING = "0" * 32     # as long as the digest: the header keeps its size

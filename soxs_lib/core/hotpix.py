@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import flags
-from .stats import MAD_TO_SIGMA, bracket, median
+from soxs_lib.config import flags
+from soxs_lib.core.stats import MAD_TO_SIGMA, bracket, median
 
 
 def grouped_median(x: np.ndarray) -> tuple[float, float]:

@@ -18,9 +18,9 @@ import numpy as np
 from astropy.io import fits
 from astropy.time import Time, TimeDelta
 
-from . import keywords as kw
-from .fitsutil import put
-from .detector import detector
+from soxs_lib.config import keywords as kw
+from soxs_lib.io.fitsutil import put
+from soxs_lib.config.detector import detector
 
 SHAPES = {"NIR": (2048, 2048), "VIS": (4096, 908)}   # (NAXIS2, NAXIS1), unbinned
 BAD_VALUE = 128                                       # X-Shooter static BPM: bad pixel

@@ -16,9 +16,9 @@ import warnings
 
 import numpy as np
 
-from . import flags
-from .errors import OutputError
-from .child import Child, can_fork
+from soxs_lib.config import flags
+from soxs_lib.config.errors import OutputError
+from soxs_lib.runtime.child import Child, can_fork
 
 MAX_DISPLAY = 512    # display pixels per axis (a panel is ~350 pixels wide)
 _PIPE_BYTES = 1 << 20    # fewer context switches while the master is sent

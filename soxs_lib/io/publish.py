@@ -21,10 +21,10 @@ import shutil
 import socket
 import uuid
 
-from .errors import OutputError
-from . import keywords as kw
-from . import signals
-from .params import RECIPE
+from soxs_lib.config.errors import OutputError
+from soxs_lib.config import keywords as kw
+from soxs_lib.runtime import signals
+from soxs_lib.config.params import RECIPE
 
 log = logging.getLogger("soxs")
 

@@ -37,8 +37,8 @@ import numba
 from numba import njit, prange
 import numpy as np
 
-from . import flags
-from .workers import thread_count
+from soxs_lib.config import flags
+from soxs_lib.runtime.pool import thread_count
 
 _BLOCK = 512          # pixels per parallel work item
 

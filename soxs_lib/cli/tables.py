@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..report import text_table
-from .batch import Prep
-from .outcome import Reduced
+from soxs_lib.pipeline.report import text_table
+from soxs_lib.night.batch import Prep
+from soxs_lib.night.outcome import Reduced
 
 # the QC values the summary shows (the database holds them all)
 SUMMARY_QC = ("MDARK MEDIAN", "RAW RON", "HOTPIX FRAC")

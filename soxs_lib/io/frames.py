@@ -10,9 +10,9 @@ import math
 import os
 from pathlib import Path
 
-from . import keywords as kw
-from .errors import DataNotFound, InputError
-from .rawio import RawImage, looks_like_fits, read_header
+from soxs_lib.config import keywords as kw
+from soxs_lib.config.errors import DataNotFound, InputError
+from soxs_lib.io.rawio import RawImage, looks_like_fits, read_header
 
 SOF_FOLDER, CURRENT_FOLDER = "the SOF's folder", "the current folder"
 

@@ -14,12 +14,13 @@ import logging
 import sys
 import traceback
 
-from . import __version__, params
-from . import flags, qc, signals
-from . import keywords as kw
-from .console import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_interrupted
-from .errors import EXIT_QC_FAILED, SoxsError
-from .signals import Interrupted
+from soxs_lib import __version__
+from soxs_lib.config import params, flags, keywords as kw
+from soxs_lib.core import qc
+from soxs_lib.runtime import signals
+from soxs_lib.cli.console import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_interrupted
+from soxs_lib.config.errors import EXIT_QC_FAILED, SoxsError
+from soxs_lib.runtime.signals import Interrupted
 
 
 
@@ -170,25 +171,25 @@ def _log_to_terminal(verbose: bool) -> None:
 # -- one handler per sub-command: (arguments, command line) -> exit status ------------
 
 def _settings(_args, _argv) -> int:
-    from .settings import default_yaml
+    from soxs_lib.config.settings import default_yaml
     sys.stdout.write(default_yaml())
     return 0
 
 
 def _recipe_dir(_args, _argv) -> int:
-    from .shipped import recipe_dir
+    from soxs_lib.config.shipped import recipe_dir
     print(recipe_dir())
     return 0
 
 
 def _simulate(args, _argv) -> int:
     if args.night:
-        from .simulate import simulate_night
+        from soxs_lib.io.simulate import simulate_night
         truths = simulate_night(args.outdir, seed=args.seed)
         print(f"wrote a night of {len(truths)} dark sets, flats and biases to "
               f"{args.outdir}/raw")
         return 0
-    from .simulate import simulate_darks
+    from soxs_lib.io.simulate import simulate_darks
     truth = simulate_darks(args.outdir, arm=args.arm, nframes=args.nframes,
                            exptime=args.exptime, seed=args.seed, binning=args.binning,
                            pattern=args.pattern, readout=args.readout)
@@ -199,10 +200,10 @@ def _simulate(args, _argv) -> int:
 def _mdark(args, argv) -> int:
     # fork the plotting process before the heavy imports: it imports
     # matplotlib on the other core while this one imports astropy and numba
-    from .plot import PlotProcess
+    from soxs_lib.pipeline.plot import PlotProcess
     plotter = PlotProcess()
     try:
-        from .run import run_mdark
+        from soxs_lib.pipeline.run import run_mdark
     except BaseException:
         plotter.cancel()
         raise
@@ -215,12 +216,12 @@ def _mdark(args, argv) -> int:
 
 
 def _workspace(args):
-    from .night import batch
+    from soxs_lib.night import batch
     return batch, batch.check_workspace(args.workspace)
 
 
 def _prep(args, _argv) -> int:
-    from .night import tables
+    from soxs_lib.cli import tables
     batch, ws = _workspace(args)
     with batch.workspace_lock(ws):
         found = batch.prep(ws)
@@ -229,7 +230,7 @@ def _prep(args, _argv) -> int:
 
 
 def _reduce(args, _argv) -> int:
-    from .night import tables
+    from soxs_lib.cli import tables
     batch, ws = _workspace(args)
     with batch.workspace_lock(ws):
         done = batch.reduce_all(ws, args.settings, args.overwrite, args.jobs, args.scheduler)
@@ -238,7 +239,7 @@ def _reduce(args, _argv) -> int:
 
 
 def _watch(args, _argv) -> int:
-    from .night.watch import watch
+    from soxs_lib.night.watch import watch
     _, ws = _workspace(args)
     try:
         return watch(ws, args.interval, args.settings, args.jobs)
@@ -250,16 +251,16 @@ def _watch(args, _argv) -> int:
 def _qc(args, _argv) -> int:
     _, ws = _workspace(args)
     if args.what == "monitor-config":
-        from .night.monitor import config_yaml
+        from soxs_lib.night.monitor import config_yaml
         ws = ws.resolve()
         sys.stdout.write(config_yaml(str(ws), str(ws / kw.WORKSPACE_QC / "monitor")))
         return 0
-    from .night.trend import write_trends
+    from soxs_lib.night.trend import write_trends
     for path in write_trends(ws):
         print(path)
     return 0
 
 
 if __name__ == "__main__":
-    from .console import entry
+    from soxs_lib.cli.console import entry
     entry()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from . import keywords as kw
-from . import params, qc
-from .errors import SettingsError
+from soxs_lib.config import keywords as kw, params
+from soxs_lib.core import qc
+from soxs_lib.config.errors import SettingsError
 
 SECTION_OWN = params.RECIPE
 SECTION_SOXSPIPE = params.RECIPE.replace("_", "-")

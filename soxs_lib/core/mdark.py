@@ -15,16 +15,16 @@ import time
 
 import numpy as np
 
-from . import flags, hotpix, qc
-from . import keywords as kw
-from .detector import Detector, detector
-from .errors import InputError, SettingsError
-from .frames import FrameSet
-from .rawio import open_fits
-from .params import Values
-from .stats import clipped_stats, sample_rows, temporal_noise
-from .child import InThread
-from .workers import thread_count
+from soxs_lib.config import flags, keywords as kw
+from soxs_lib.core import hotpix, qc
+from soxs_lib.config.detector import Detector, detector
+from soxs_lib.config.errors import InputError, SettingsError
+from soxs_lib.io.frames import FrameSet
+from soxs_lib.io.rawio import open_fits
+from soxs_lib.config.params import Values
+from soxs_lib.core.stats import clipped_stats, sample_rows, temporal_noise
+from soxs_lib.runtime.child import InThread
+from soxs_lib.runtime.pool import thread_count
 
 log = logging.getLogger("soxs")
 
@@ -285,11 +285,11 @@ def stack_set(fs: FrameSet, infos: list[FrameInfo], s_t: float, values: Values,
         The clipping parameters, chunk_mbytes and nthreads.
     cal : Calibration
     stack : module, optional
-        ``soxs_lib.stack`` with its kernel loaded (``_kernel``).
+        ``soxs_lib.core.stack`` with its kernel loaded (``_kernel``).
 
     Returns
     -------
-    soxs_lib.stack.StackResult
+    soxs_lib.core.stack.StackResult
     """
     stack = stack or _kernel(values.nthreads)
     det, gain = cal.det, cal.gain
@@ -328,7 +328,7 @@ def combine_outside(fs: FrameSet, infos: list[FrameInfo], s_t: float, values: Va
 
     Returns
     -------
-    soxs_lib.stack.StackResult
+    soxs_lib.core.stack.StackResult
     """
     r0, r1, c0, c1 = cal.region
     frames = []
@@ -349,7 +349,7 @@ def combine_outside(fs: FrameSet, infos: list[FrameInfo], s_t: float, values: Va
         badinput = nonfinite if badinput is None else badinput | nonfinite
         nvalid += ~excluded
     mean, nused = combine(frames, values.stacked_clipping_sigma)
-    from .stack import StackResult
+    from soxs_lib.core.stack import StackResult
     m = np.asarray(nused).astype(np.uint16)
     lbar = float(np.median([i.level for i in infos]))
     pix_var = 0.0 if cal.pix_var is None else cal.pix_var
@@ -369,7 +369,7 @@ def _kernel(threads: int):
     threads started (no more than the set will use: a ``reduce all`` worker
     starts them once).  Importing numba and loading the kernel hold the GIL,
     so ``make_master_dark`` does it while the frames are measured elsewhere."""
-    from . import stack
+    from soxs_lib.core import stack
     stack.warm_up(threads)
     return stack
 

@@ -4,9 +4,9 @@ with what runs."""
 
 from __future__ import annotations
 
-from . import flags, params, qc
-from . import keywords as kw
-from .detector import detectors
+from soxs_lib.config import flags, params, keywords as kw
+from soxs_lib.core import qc
+from soxs_lib.config.detector import detectors
 
 SYNOPSIS = "Stack raw SOXS dark frames into a master dark with hot-pixel flags and QC"
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 import re
 
-from . import keywords as kw
+from soxs_lib.config import keywords as kw
 
 RECIPE_FIELD = "MDARK"
 SOF_SUFFIX = ".sof"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, make_dataclass
 import math
 
-from .errors import SettingsError
+from soxs_lib.config.errors import SettingsError
 
 RECIPE = "soxs_mdark"
 CONTEXT = f"soxs.{RECIPE}"

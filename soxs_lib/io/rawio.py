@@ -32,7 +32,7 @@ import zlib
 import numpy as np
 from astropy.io import fits
 
-from .errors import DataNotFound, InputError, Truncated
+from soxs_lib.config.errors import DataNotFound, InputError, Truncated
 
 _BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 BLOCK_BYTES = 4 << 20     # the smallest chunk_mbytes: a block never exceeds the budget

@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from . import signals
+from soxs_lib.runtime import signals
 
 EXIT_INTERRUPTED = 130
 # the reader of standard output went away (| head): the status of the tools
@@ -37,7 +37,7 @@ def entry() -> None:
         signal.signal(sig, signal.SIG_IGN)  # over, only flushing is left
     try:
         with signals.taken():
-            from .cli import main
+            from soxs_lib.cli.main import main
             status = main()
     except signals.Interrupted as exc:  # while the command line loaded
         status = report_interrupted(command, str(exc))

@@ -16,7 +16,7 @@ import pickle
 import signal
 import sys
 
-from . import signals
+from soxs_lib.runtime import signals
 
 
 def can_fork() -> bool:
