@@ -20,9 +20,8 @@ import cpl.core
 import cpl.dfs
 import cpl.ui
 
-from soxs_lib.config import keywords as kw, params
+from soxs_lib.config import keywords as kw, params, qc
 from soxs_lib.cli import manpage
-from soxs_lib.core import qc
 from soxs_lib.config.errors import (
     DataNotFound,
     InputError,
@@ -35,6 +34,7 @@ from soxs_lib.core.mdark import make_master_dark
 from soxs_lib.io.naming import PRODUCT_SUFFIX, product_stem
 from soxs_lib.io.product import extension_data, extension_headers, product_cards, qc_cards
 from soxs_lib.io.publish import ProductSet
+from soxs_lib.runtime.child import InThread
 
 # each soxs_lib error as the cpl error PyEsoRex reports (most specific first)
 CPL_ERRORS = (
@@ -159,7 +159,7 @@ class SoxsMdark(cpl.ui.PyRecipe):
                 # named from the set as given: a frame dropped later never renames it
                 filename = product_stem(fs.first.header) + PRODUCT_SUFFIX
                 md = make_master_dark(fs, values, qc.default_ranges(fs.arm),
-                                      combine=cpl_combine)
+                                      elsewhere=InThread, combine=cpl_combine)
             for path, why in md.dropped:
                 cpl.core.Msg.warning(self._name, f"left out {path}: {why}")
             for note in md.notes:

@@ -10,7 +10,7 @@ import pytest
 
 from soxs_lib.io import frames
 from soxs_lib.config import params
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 from soxs_lib.core.mdark import make_master_dark
 from soxs_lib.io.simulate import simulate_darks
 

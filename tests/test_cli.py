@@ -14,7 +14,7 @@ import pytest
 
 from soxs_lib.cli import main as cli
 from soxs_lib.config import params
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 
 SOXS = Path(sys.executable).with_name("soxs")
 

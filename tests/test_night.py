@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from soxs_lib.cli import main as cli
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 from soxs_lib.night import batch, classify, group
 from soxs_lib.night.db import SCHEMA_VERSION, Database
 from soxs_lib.io.simulate import NIGHT_SETS, simulate_darks, simulate_night

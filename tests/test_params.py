@@ -3,7 +3,7 @@
 import pytest
 
 from soxs_lib.config import flags, params, settings
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 from soxs_lib.config.errors import SettingsError
 
 

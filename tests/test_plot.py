@@ -42,7 +42,7 @@ def test_the_plot_is_drawn_with_pixels_without_data(small_set, tmp_path, monkeyp
     from astropy.io import fits
     from soxs_lib.config import flags, params
     from soxs_lib.io import frames
-    from soxs_lib.core import qc
+    from soxs_lib.config import qc
     from soxs_lib.config.detector import detector
     from soxs_lib.core.mdark import make_master_dark
     if not forked:
@@ -72,7 +72,7 @@ def test_a_plotter_forked_from_a_spare_figure_draws_the_same_png(small_set, tmp_
     figure; the PNG is the one a plotter building its own figure draws."""
     from soxs_lib.io import frames
     from soxs_lib.config import params
-    from soxs_lib.core import qc
+    from soxs_lib.config import qc
     from soxs_lib.core.mdark import make_master_dark
     _, sof = small_set
     fs = frames.load_frameset(frames.collect_inputs([str(sof)]))

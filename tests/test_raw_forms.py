@@ -24,7 +24,7 @@ import pytest
 from soxs_lib.cli import main as cli
 from soxs_lib.io import frames, rawio
 from soxs_lib.config import params
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 from soxs_lib.config.errors import InputError
 from soxs_lib.core.mdark import make_master_dark
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from soxs_lib.cli import manpage
 from soxs_lib.config import params, flags
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "soxs_mdark.py"
 

@@ -10,7 +10,7 @@ import pytest
 
 from soxs_lib.cli import main as cli, manpage
 from soxs_lib.config import params
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "soxs_mdark.py"
 

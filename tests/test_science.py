@@ -134,3 +134,52 @@ def test_master_bias_replaces_overscan(vis, vis_master, tmp_path, suffix):
     assert np.median(md.err[ok]) > np.median(md0.err[ok])
     assert np.median(md.err[ok]) == pytest.approx(
         np.sqrt(np.median(md0.err[ok]) ** 2 + 0.5 ** 2), rel=0.05)
+
+
+def test_a_foreign_combiner_gets_the_kernels_finish_step(tmp_path):
+    # stack_method = cpl: ERR, QUAL and the counts of CPL's mean come from
+    # model.finish, the numpy twin of the kernel's finish step; with a combiner
+    # that clips nothing and a kernel told to clip nothing, the two masters are
+    # the same (no PyCPL needed)
+    from astropy.io import fits
+    from soxs_lib.config import params, qc
+    from soxs_lib.core.mdark import make_master_dark
+    from soxs_lib.io import frames
+    from soxs_lib.io.simulate import simulate_darks
+
+    truth = simulate_darks(tmp_path, arm="VIS", nframes=4, binning=2, seed=5,
+                           cosmics_per_frame=0, dtype=np.float32)
+    for k, path in enumerate(truth.paths):
+        with fits.open(path, mode="update") as h:
+            d = h[0].data
+            if k == 0:
+                d[100, 200] = np.nan        # BADINPUT, three samples left
+            if k < 2:
+                d[101, 200] = 7e4           # SATURATED in two of four: half is enough
+            if k < 3:
+                d[102, 200] = 7e4           # in three of four: LOWCOVER
+            d[103, 200] = 7e4               # saturated everywhere: NODATA
+
+    def mean_of_valid(stack, kappa):
+        e = np.stack([f for f, _ in stack])
+        keep = np.stack([m == 0 for _, m in stack])
+        n = keep.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (e * keep).sum(axis=0) / n, n
+
+    loose = dict(frame_clipping_sigma=100.0, stacked_clipping_sigma=100.0)
+    kernel = reduce(tmp_path / "mdark.sof", **loose)
+    fs = frames.load_frameset(frames.collect_inputs([str(tmp_path / "mdark.sof")]))
+    with fs:
+        outside = make_master_dark(fs, params.resolve({**loose, "stack_method": "cpl"}),
+                                   qc.default_ranges("VIS"), combine=mean_of_valid)
+    r0, _, c0, _ = kernel.region
+    q = outside.qual[100 - r0:104 - r0, 200 - c0]
+    assert q[0] & flags.BADINPUT and not q[0] & flags.LOWCOVER
+    assert q[1] & flags.SATURATED and not q[1] & flags.LOWCOVER
+    assert q[2] & flags.SATURATED and q[2] & flags.LOWCOVER
+    assert q[3] & flags.NODATA
+    np.testing.assert_array_equal(outside.qual, kernel.qual)
+    np.testing.assert_array_equal(outside.nused, kernel.nused)
+    np.testing.assert_allclose(outside.flux, kernel.flux, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(outside.err, kernel.err, rtol=1e-5)

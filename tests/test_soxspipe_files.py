@@ -17,7 +17,8 @@ import pytest
 from soxs_lib.cli import main as cli
 from soxs_lib.io import frames
 from soxs_lib.config import params, settings
-from soxs_lib.core import qc
+from soxs_lib.config import qc
+from soxs_lib.core import qcvalues
 from soxs_lib.config.errors import DataNotFound, InputError, SettingsError
 
 SOXSPIPE = "soxspipe==0.17.4"
@@ -189,16 +190,16 @@ def test_a_flat_detector_temperature_range_applies_to_the_arm_it_fits(rng, arms)
 
 def test_detector_temperature_in_kelvin_per_arm():
     nir = [("a", {"ESO INS TEMP217 VAL": 40.0}), ("b", {"ESO INS TEMP217 VAL": 41.0})]
-    assert qc.detector_temperature(nir, "NIR") == (40.5, "")
+    assert qcvalues.detector_temperature(nir, "NIR") == (40.5, "")
     vis = [("a", {"ESO INS TEMP104 VAL": -110.0}), ("b", {"ESO INS TEMP104 VAL": -109.0})]
-    value, note = qc.detector_temperature(vis, "VIS")
+    value, note = qcvalues.detector_temperature(vis, "VIS")
     assert value == pytest.approx(163.65) and note == ""
-    value, note = qc.detector_temperature(
+    value, note = qcvalues.detector_temperature(
         vis + [("c", {}), ("d", {"ESO INS TEMP104 VAL": "n/a"})], "VIS")
     assert value == pytest.approx(163.65)
     assert "c, d" in note and "other 2 frame(s)" in note
     # the NIR keyword says nothing of the VIS CCD
-    assert qc.detector_temperature(nir, "VIS") == (
+    assert qcvalues.detector_temperature(nir, "VIS") == (
         None, "no raw dark carries a valid ESO INS TEMP104 VAL: no QC DETECTOR TEMP")
 
 

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 
 from soxs_lib.config import flags
-from soxs_lib.core.stack import ArrayImage, FrameModel, stack_arrays, stack_frames
+from soxs_lib.core.model import FrameModel
+from soxs_lib.core.stack import ArrayImage, stack_arrays, stack_frames
 
 from reference import reference_combine
 
@@ -19,7 +20,7 @@ def model(n, s_t=3.0, level=10.0, fsigma=3.0, lbar=None, sat=1e9):
 
 def combine(values, m=None, kf=3.0, ks=5.0, it=5):
     v = np.asarray(values, np.float32).reshape(len(values), 1, 1)
-    r = stack_arrays(v, m or model(len(values)), kf, ks, it)
+    r = stack_arrays(v, m or model(len(values)), (kf, ks, it))
     return type(r)(*(a.reshape(-1) for a in (r.flux, r.err, r.nused, r.qual, r.nrej)))
 
 
@@ -82,8 +83,8 @@ def test_streamed_equals_whole_stack_reference(n, chunk):
     region = (2, 35, 1, 27)
     r0, r1, c0, c1 = region
     imgs = [ArrayImage(d.astype(">f4")) for d in data]    # big-endian, as in a file
-    streamed = stack_frames(imgs, region, m, 3.0, 5.0, 5, chunk_bytes=chunk, threads=2)
-    whole = stack_arrays(np.ascontiguousarray(data[:, r0:r1, c0:c1]), m, 3.0, 5.0, 5)
+    streamed = stack_frames(imgs, region, m, (3.0, 5.0, 5), chunk_bytes=chunk, threads=2)
+    whole = stack_arrays(np.ascontiguousarray(data[:, r0:r1, c0:c1]), m, (3.0, 5.0, 5))
     mean, err, nused = reference_combine(data[:, r0:r1, c0:c1], m.scale, m.offset, m.satv,
                                          m.level, m.fsigma, 3.0, 5.0, 5, m.s_t, m.lbar)
     for a in ("flux", "err", "nused", "qual", "nrej"):

@@ -16,11 +16,11 @@ import pytest
 
 from soxs_lib.io import frames
 from soxs_lib.config import params
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 from soxs_lib.config.errors import InputError
 from soxs_lib.core.mdark import make_master_dark
 from soxs_lib.runtime.child import Child, InThread
-from soxs_lib.runtime.pool import thread_count
+from soxs_lib.config.params import thread_count
 
 ROOT = Path(__file__).resolve().parents[1]
 

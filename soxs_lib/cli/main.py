@@ -16,7 +16,7 @@ import traceback
 
 from soxs_lib import __version__
 from soxs_lib.config import params, flags, keywords as kw
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 from soxs_lib.runtime import signals
 from soxs_lib.cli.console import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_interrupted
 from soxs_lib.config.errors import EXIT_QC_FAILED, SoxsError

@@ -5,7 +5,7 @@ with what runs."""
 from __future__ import annotations
 
 from soxs_lib.config import flags, params, keywords as kw
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 from soxs_lib.config.detector import detectors
 
 SYNOPSIS = "Stack raw SOXS dark frames into a master dark with hot-pixel flags and QC"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, make_dataclass
 import math
+import os
 
 from soxs_lib.config.errors import SettingsError
 
@@ -108,7 +109,7 @@ PARAMETERS: tuple[Param, ...] = (
           "PyCPL (the PyEsoRex recipe)", choices=("soxs", "cpl")),
     Param("nthreads", int, 0, 0, 256,
           "Threads for the stacking; 0 uses OMP_NUM_THREADS if set, else all cores; "
-          "results do not depend on it"),     # policy: workers.thread_count
+          "results do not depend on it"),     # policy: thread_count
 )
 
 BY_NAME = {p.name: p for p in PARAMETERS}
@@ -174,3 +175,23 @@ def resolve(*layers: dict, source: str = "parameter"):
             par = lookup(key, source)
             values[par.name] = par.coerce(value, source)
     return Values(**values)
+
+
+def thread_count(requested: int = 0) -> int:
+    """Threads the ``nthreads`` parameter asks for.
+
+    Parameters
+    ----------
+    requested : int
+        The parameter: used if positive.
+
+    Returns
+    -------
+    int
+        ``requested`` if positive, else ``OMP_NUM_THREADS`` if set (as EDPS
+        sets it per job), else every core.
+    """
+    if requested > 0:
+        return requested
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)

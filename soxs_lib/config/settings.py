@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from soxs_lib.config import keywords as kw, params
-from soxs_lib.core import qc
+from soxs_lib.config import qc
 from soxs_lib.config.errors import SettingsError
 
 SECTION_OWN = params.RECIPE

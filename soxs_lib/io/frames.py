@@ -10,9 +10,11 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
+
 from soxs_lib.config import keywords as kw
 from soxs_lib.config.errors import DataNotFound, InputError
-from soxs_lib.io.rawio import RawImage, looks_like_fits, read_header
+from soxs_lib.io.rawio import RawImage, looks_like_fits, open_fits, read_header
 
 SOF_FOLDER, CURRENT_FOLDER = "the SOF's folder", "the current folder"
 
@@ -172,6 +174,40 @@ def collect_inputs(inputs: list[str]) -> list[tuple[Path, str | None]]:
     return [(Path(f), None) for f in inputs]
 
 
+def read_master_bias(path, region, full_shape, gain):
+    """FLUX and the variance of a MASTER_BIAS_VIS, in electrons, on the
+    science region ``region`` of raw frames of ``full_shape``.
+
+    Raises
+    ------
+    InputError
+        Unreadable, not 2-D, or of neither the raw frames' shape nor their
+        science region's.
+    """
+    r0, r1, c0, c1 = region
+    try:
+        with open_fits(path, scaled=True) as hdul:
+            ext = "FLUX" if "FLUX" in hdul else 0
+            flux = np.asarray(hdul[ext].data, np.float32)
+            err = (np.asarray(hdul["ERR"].data, np.float32) if "ERR" in hdul
+                   else np.zeros_like(flux))
+            unit = str(hdul[ext].header.get("BUNIT", hdul[0].header.get("BUNIT", "electron")))
+    except (OSError, ValueError, TypeError, EOFError) as exc:
+        raise InputError(f"{path}: cannot read the master bias ({exc})") from None
+    if flux.ndim != 2:
+        raise InputError(f"{path}: the master bias is not a 2-D image")
+    if flux.shape == tuple(full_shape):
+        flux, err = flux[r0:r1, c0:c1], err[r0:r1, c0:c1]
+    elif flux.shape != (r1 - r0, c1 - c0):
+        raise InputError(f"{path}: master bias is {flux.shape[1]}x{flux.shape[0]}, matching "
+                         f"neither the raw frames nor their science region")
+    if unit.strip().lower() in ("adu", "count", "counts"):
+        flux, err = flux * gain, err * gain
+    if not np.all(np.isfinite(flux)):
+        flux = np.where(np.isfinite(flux), flux, np.nanmedian(flux))
+    return np.ascontiguousarray(flux), np.ascontiguousarray(np.nan_to_num(err) ** 2)
+
+
 @dataclass
 class FrameSet:
     """A checked set of raw darks of one arm, sorted by time, and the
@@ -191,6 +227,11 @@ class FrameSet:
     def exptime(self) -> float:
         """The common exposure time, s."""
         return float(self.first.header[kw.EXPTIME])
+
+    def master_bias(self, region: tuple, gain: float):
+        """The master bias on ``region`` (see ``read_master_bias``): offset
+        (e-) and variance (e-^2) arrays."""
+        return read_master_bias(self.bias, region, self.first.shape, gain)
 
     def close(self) -> None:
         """Release every frame."""

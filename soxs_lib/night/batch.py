@@ -21,7 +21,7 @@ from soxs_lib.config import keywords as kw, params
 from soxs_lib.io import naming
 from soxs_lib.config.errors import InputError, OutputError, SoxsError
 from soxs_lib.io.publish import sweep_workspace
-from soxs_lib.runtime.pool import thread_count
+from soxs_lib.config.params import thread_count
 from soxs_lib.night import group as grouping, runner
 from soxs_lib.night.classify import Frame, classify, find_files
 from soxs_lib.night.db import Database

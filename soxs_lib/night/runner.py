@@ -18,7 +18,8 @@ from soxs_lib.config import keywords as kw
 from soxs_lib.runtime import signals
 from soxs_lib.config.errors import EXIT_QC_FAILED, SoxsError
 from soxs_lib.io.publish import sweep_workspace
-from soxs_lib.runtime.pool import each_done, run_isolated, thread_count
+from soxs_lib.config.params import thread_count
+from soxs_lib.runtime.pool import each_done, run_isolated
 from soxs_lib.night.outcome import PASS, QC_FAIL, QCValue, SetOutcome
 
 _ONE_AT_A_TIME = threading.Lock()    # one run per process: run_mdark's log is per process

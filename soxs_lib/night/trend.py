@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from soxs_lib.config import keywords as kw
-from soxs_lib.core import qc as qcdefs
+from soxs_lib.config import qc as qcdefs
 from soxs_lib.io.publish import ProductSet, ensure_dir
 from soxs_lib.night.db import Database
 

@@ -2,7 +2,7 @@
 workers of ``reduce all`` (the standard library's pool), ``each_done`` is the
 one loop over any ``concurrent.futures`` executor, that pool or a Dask
 cluster's, and ``run_isolated`` keeps a task that kills its worker from
-taking others with it; and the one thread-count policy.  One piece of work
+taking others with it.  One piece of work
 in another process is ``child.Child``.
 """
 
@@ -15,26 +15,6 @@ import signal
 
 from soxs_lib.runtime import signals
 from soxs_lib.runtime.child import die_with
-
-
-def thread_count(requested: int = 0) -> int:
-    """Threads the ``nthreads`` parameter asks for.
-
-    Parameters
-    ----------
-    requested : int
-        The parameter: used if positive.
-
-    Returns
-    -------
-    int
-        ``requested`` if positive, else ``OMP_NUM_THREADS`` if set (as EDPS
-        sets it per job), else every core.
-    """
-    if requested > 0:
-        return requested
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
 
 # -- many tasks: worker processes --------------------------------------------------

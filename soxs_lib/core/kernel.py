@@ -1,0 +1,231 @@
+"""Per-pixel clipping and combining of a dark stack: the compiled kernel.
+Its inputs and outputs, and its finish step in numpy (for a combiner other
+than the kernel), are in ``model``, which needs no numba.
+
+``clip_and_combine`` is a pure array function: one block of pixels of all
+frames in, the master's FLUX/ERR/QUAL out.  For each pixel, the valid samples
+(finite, below saturation) are converted to electrons and sorted, then:
+
+1. frame clipping: a sample is a rogue pixel of its own frame when
+   ``|x - L_f| > k_frame * s_f`` (the frame's clipped median level ``L_f`` and
+   robust sigma ``s_f``).  It is rejected when it also departs by more than
+   ``k_frame * sigma`` from the median of the pixel's non-rogue samples (of all
+   samples if every one is rogue).  A hot pixel is rogue in every frame but
+   consistent along its stack, so it keeps all its samples; a cosmic-ray hit
+   is rejected even when hits share a pixel in half of the frames.
+2. stacked clipping: iteratively reject ``|x - median| > k_stack * sigma``
+   until nothing changes or the iterations run out.
+3. the master is the mean of the surviving samples.
+
+The robust sigma of a pixel stack is the noise model
+``sqrt(s_t^2 + max(median - L, 0))``: the temporal noise of one frame measured
+from frame differences, plus the Poisson noise of the pixel's excess dark
+signal, in electrons.  Unlike a scatter measured on a handful of samples it is
+not inflated by the outliers it must reject.  ERR is the noise model at the
+master's value divided by the square root of the number of surviving samples.
+"""
+
+from __future__ import annotations
+
+from numba import njit, prange
+import numpy as np
+
+from soxs_lib.config import flags
+from soxs_lib.core.model import FSIGMA, ITERATIONS, KFRAME, KSTACK, LBAR, LEVEL, NFRAMES, \
+    OFFSET, S_T2, SATV, SCALE
+
+_BLOCK = 512          # pixels per parallel work item
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _median_sorted(v, m):
+    h = m // 2
+    if m % 2 == 1:
+        return v[h]
+    return 0.5 * (v[h - 1] + v[h])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sigma(med, const):
+    return np.sqrt(const[S_T2] + max(med - const[LBAR], 0.0))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rogue(x, f, frames, kframe):
+    return abs(x - frames[LEVEL, f]) > kframe * frames[FSIGMA, f]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gather(stack, p, frames, pix_offset, vals, fidx, kframe):
+    """The valid samples of pixel ``p`` in electrons into ``vals`` (their
+    frames into ``fidx``): (count, flags, sum, max - min, any rogue)."""
+    q = 0
+    n = 0
+    total = 0.0
+    lo = np.inf
+    hi = -np.inf
+    rogue = False
+    for f in range(stack.shape[0]):
+        raw = stack[f, p]
+        if not np.isfinite(raw):
+            q |= flags.BADINPUT
+            continue
+        if raw >= frames[SATV, f]:
+            q |= flags.SATURATED
+            continue
+        x = raw * frames[SCALE, f] + frames[OFFSET, f] - pix_offset[p]
+        vals[n] = x
+        fidx[n] = f
+        n += 1
+        total += x
+        lo = min(lo, x)
+        hi = max(hi, x)
+        rogue = rogue or _rogue(x, f, frames, kframe)
+    return n, q, total, hi - lo, rogue
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sort(vals, fidx, n):
+    for i in range(1, n):           # insertion sort: n is small
+        x = vals[i]
+        f = fidx[i]
+        j = i
+        while j > 0 and vals[j - 1] > x:
+            vals[j] = vals[j - 1]
+            fidx[j] = fidx[j - 1]
+            j -= 1
+        vals[j] = x
+        fidx[j] = f
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _frame_clip(vals, fidx, ref, n, frames, const):
+    """Step 1 on the sorted samples: the number kept, first in ``vals``."""
+    kframe = const[KFRAME]
+    nclean = 0
+    for j in range(n):
+        if not _rogue(vals[j], fidx[j], frames, kframe):
+            ref[nclean] = vals[j]
+            nclean += 1
+    med = _median_sorted(ref, nclean) if nclean > 0 else _median_sorted(vals, n)
+    lim = kframe * _sigma(med, const)
+    m = 0
+    for j in range(n):
+        x = vals[j]
+        f = fidx[j]
+        if _rogue(x, f, frames, kframe) and abs(x - med) > lim:
+            continue
+        vals[m] = x
+        fidx[m] = f
+        m += 1
+    return m if m > 0 else n       # nothing was moved: keep all rather than none
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _stack_clip(vals, m, const):
+    """Step 2 on the ``m`` sorted samples kept: the number kept."""
+    for _ in range(int(const[ITERATIONS])):
+        med = _median_sorted(vals, m)
+        lim = const[KSTACK] * _sigma(med, const)
+        m2 = 0
+        for j in range(m):
+            if abs(vals[j] - med) <= lim:
+                m2 += 1
+        if m2 == m or m2 == 0:
+            break
+        m2 = 0
+        for j in range(m):
+            if abs(vals[j] - med) <= lim:
+                vals[m2] = vals[j]
+                m2 += 1
+        m = m2
+    return m
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _finish(sums, counts, p, mean, m, n, q, pvar, const):
+    """Store the mean of the m surviving samples of n valid ones (as
+    ``model.finish`` does for whole arrays); the pixel's QUAL flags."""
+    sums[0, p] = mean
+    sums[1, p] = np.sqrt((const[S_T2] + max(mean - const[LBAR], 0.0)) / m + pvar)
+    counts[0, p] = m
+    counts[1, p] = n - m
+    if 2 * m < const[NFRAMES]:
+        q |= flags.LOWCOVER
+    return q
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def clip_and_combine(stack, frames, const, pix, sums, counts, qual):
+    """Clip and combine one block.
+
+    Parameters
+    ----------
+    stack : numpy.ndarray
+        (N, P) raw values (BSCALE/BZERO not applied); electrons are
+        ``stack * frames[SCALE, f] + frames[OFFSET, f] - pix[0, p]``, and a
+        sample at or above ``frames[SATV, f]`` is saturated.
+    frames : numpy.ndarray
+        ``FrameModel.table()``.
+    const : numpy.ndarray
+        ``FrameModel.constants(...)``.
+    pix : numpy.ndarray
+        (2, P): a master bias's offset (e-) and variance (e-^2) per pixel.
+    sums, counts, qual : numpy.ndarray
+        Written: (2, P) FLUX and ERR, (2, P) samples used and rejected,
+        (P,) QUAL.  (Arrays, not a tuple of them: numba's parallel loops
+        do not write through arrays taken from a tuple.)
+    """
+    nfr, npix = stack.shape
+    kframe = const[KFRAME]
+    spread = const[KSTACK] * np.sqrt(const[S_T2])
+    nblocks = (npix + _BLOCK - 1) // _BLOCK
+    for b in prange(nblocks):
+        vals = np.empty(nfr, np.float64)
+        fidx = np.empty(nfr, np.int64)
+        ref = np.empty(nfr, np.float64)
+        for p in range(b * _BLOCK, min(npix, (b + 1) * _BLOCK)):
+            n, q, total, width, rogue = _gather(stack, p, frames, pix[0], vals, fidx, kframe)
+            if n == 0:
+                sums[0, p] = np.nan
+                sums[1, p] = np.nan
+                counts[0, p] = 0
+                counts[1, p] = 0
+                qual[p] = q | flags.NODATA | flags.LOWCOVER
+            elif not rogue and width <= spread:
+                # nothing can be clipped: no sample is rogue in its frame, and
+                # every one is within kstack * s_t (the smallest noise sigma)
+                # of the median; most pixels of a dark take this path
+                qual[p] = _finish(sums, counts, p, total / n, n, n, q, pix[1, p], const)
+            else:
+                _sort(vals, fidx, n)
+                m = _stack_clip(vals, _frame_clip(vals, fidx, ref, n, frames, const), const)
+                total = 0.0
+                for j in range(m):
+                    total += vals[j]
+                qual[p] = _finish(sums, counts, p, total / m, m, n, q, pix[1, p], const)
+
+
+# one signature, whatever the block: the stack and the (2, P) arrays are views
+# of row blocks (strided; the last block is short) or of a whole region
+# (contiguous), and both take the strided one
+_SIGNATURE = ("void(float32[:, :], float64[:, ::1], float64[::1], float32[:, :], "
+              "float32[:, :], uint16[:, :], uint8[::1])")
+
+
+def compiled():
+    """``clip_and_combine`` loaded from numba's cache (compiled the first
+    time) for its one signature, and closed to others.
+
+    Not done at import: compiling starts numba's OpenMP threads, after which
+    a process must not fork (``reduce all`` imports this module before it
+    forks its workers).
+
+    Returns
+    -------
+    numba.core.dispatcher.Dispatcher
+    """
+    if not clip_and_combine.signatures:
+        clip_and_combine.compile(_SIGNATURE)
+        clip_and_combine.disable_compile()
+    return clip_and_combine
