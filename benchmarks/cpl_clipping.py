@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from soxs_lib.config import flags, params  # noqa: E402
 from soxs_lib.io import frames  # noqa: E402
-from soxs_lib.core import qc  # noqa: E402
+from soxs_lib.config import qc  # noqa: E402
 from soxs_lib.core.mdark import make_master_dark  # noqa: E402
 from soxs_lib.io.simulate import simulate_darks  # noqa: E402
 

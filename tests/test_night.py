@@ -22,7 +22,7 @@ import pytest
 
 from soxs_lib.cli import main as cli
 from soxs_lib.config import qc
-from soxs_lib.night import batch, classify, group
+from soxs_lib.night import classify, group, workspace
 from soxs_lib.night.db import SCHEMA_VERSION, Database
 from soxs_lib.io.simulate import NIGHT_SETS, simulate_darks, simulate_night
 
@@ -377,10 +377,10 @@ def test_nothing_to_do_is_success(tmp_path, capsys):
 
 
 def test_a_second_run_on_the_workspace_is_refused(mini):
-    with batch.workspace_lock(mini):
+    with workspace.workspace_lock(mini):
         res = subprocess.run([str(SOXS), "reduce", "all", str(mini)], capture_output=True,
                              text=True, timeout=120)
-    assert res.returncode == batch.EXIT_LOCKED
+    assert res.returncode == workspace.EXIT_LOCKED
     assert "another soxs process (prep, reduce all or watch) is working on this workspace" \
         in res.stderr
     assert "Traceback" not in res.stderr

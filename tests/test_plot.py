@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from soxs_lib.pipeline import plot
+from soxs_lib.pipeline.plotter import PlotProcess
 
 
 def test_display_binning_is_the_median_of_each_block_with_data():
@@ -52,7 +53,7 @@ def test_the_plot_is_drawn_with_pixels_without_data(small_set, tmp_path, monkeyp
         with fits.open(path, mode="update") as h:
             h[0].data[40:80, 100:160] = detector("VIS").saturation
     fs = frames.load_frameset(frames.collect_inputs([str(sof)]))
-    plotter = plot.PlotProcess()
+    plotter = PlotProcess()
     assert (plotter.pid is not None) == forked
     try:
         md = make_master_dark(fs, params.resolve(), qc.default_ranges(fs.arm),
@@ -85,7 +86,7 @@ def test_a_plotter_forked_from_a_spare_figure_draws_the_same_png(small_set, tmp_
             plot.import_matplotlib(spare=True)
         else:
             monkeypatch.setattr(plot, "_SPARE", {})
-        plotter = plot.PlotProcess()
+        plotter = PlotProcess()
         try:
             plotter.send_master(md.flux, region)
             out = tmp_path / f"qc{len(pngs)}.png"

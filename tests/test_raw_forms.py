@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 from soxs_lib.cli import main as cli
-from soxs_lib.io import frames, rawio
+from soxs_lib.io import archive, fitsfile, frames
+from soxs_lib.io.rawimage import RawImage
 from soxs_lib.config import params
 from soxs_lib.config import qc
 from soxs_lib.config.errors import InputError
@@ -164,7 +165,7 @@ def test_a_folder_of_archives_is_an_input(vis_small, tmp_path):
     ("a.gz", False), ("a.txt", False),
 ])
 def test_file_names_of_fits_files_and_their_archives(name, expect):
-    assert rawio.looks_like_fits(name) is expect
+    assert archive.looks_like_fits(name) is expect
 
 
 # -- every BITPIX with BZERO/BSCALE gives the same electrons -------------------------
@@ -195,7 +196,7 @@ def test_every_bitpix_gives_the_same_master(vis_small, tmp_path):
                 hdu.header["BITPIX"] = 8
             hdu.writeto(folder / p.name, output_verify="silentfix")
             assert fits.getheader(folder / p.name)["BITPIX"] == bitpix
-            img = rawio.RawImage(folder / p.name)
+            img = RawImage(folder / p.name)
             np.testing.assert_array_equal(img.read_all(), phys.astype(np.float32))
         masters[bitpix] = master(folder)
     for md in masters.values():
@@ -212,7 +213,7 @@ def test_extension_header_merged_as_eso_tools_do():
                          ("BZERO", 32768.0), ("BUNIT", "ADU/s"), ("EXPTIME", 1.0),
                          ("HIERARCH ESO DET BINX", 2), ("HIERARCH ESO ONLY EXT", "e"),
                          ("EXTNAME", "CHIP1")])
-    h = rawio.merge_headers(primary, image)
+    h = fitsfile.merge_headers(primary, image)
     assert h["ESO DET BINX"] == 1 and h["EXPTIME"] == 300.0          # the primary's
     assert h["BUNIT"] == "ADU/s" and h["BITPIX"] == 16 and h["BZERO"] == 32768.0
     assert h["NAXIS2"] == 20                                           # the data's
@@ -225,7 +226,7 @@ def test_read_header_of_each_form_has_the_eso_keywords(vis_small, tmp_path):
     for suffix, writer in FORMS.items():
         dst = tmp_path / f"x{suffix}"
         writer(truth.paths[0], dst)
-        h = rawio.read_header(dst)
+        h = fitsfile.read_header(dst)
         assert h["ESO DPR TYPE"] == "DARK" and h["NAXIS"] == 2, suffix
 
 
@@ -292,20 +293,20 @@ def test_several_compressed_images_are_refused_naming_them(small_set, tmp_path):
     fits.HDUList([fits.PrimaryHDU(header=hdr), fits.CompImageHDU(data, name="CHIP1"),
                   fits.CompImageHDU(data, name="CHIP2")]).writeto(bad)
     with pytest.raises(InputError, match=r"2 image extensions \(CHIP1, CHIP2\)"):
-        rawio.RawImage(bad)
+        RawImage(bad)
 
 
 def test_unsupported_archives_are_named_as_such(tmp_path):
     bad = tmp_path / "x.fits.zip"
     bad.write_bytes(b"PK\x03\x04" + b"\0" * 200)
     with pytest.raises(InputError, match="is a zip archive"):
-        rawio.RawImage(bad)
+        RawImage(bad)
     bad.write_bytes(lzma.compress(b"SIMPLE  =" + b" " * 3000))
     with pytest.raises(InputError, match="is an xz archive.*decompress it first"):
-        rawio.RawImage(bad)
+        RawImage(bad)
     bad.write_bytes(gzip.compress(b"not fits" * 100))
     with pytest.raises(InputError, match="the gzip archive does not hold a FITS file"):
-        rawio.RawImage(bad)
+        RawImage(bad)
 
 
 # -- no decompressed copy outlives the run ------------------------------------------------
@@ -340,7 +341,7 @@ def test_no_temporary_file_after_a_run_or_a_refusal(vis_small, tmp_path, private
     bad = tmp_path / "raw" / "bad.fits.gz"
     _truncated(gzip_file)(truth.paths[0], bad)
     with pytest.raises(InputError):
-        rawio.RawImage(bad)
+        RawImage(bad)
     mixed = tmp_path / "mixed.sof"   # two good archives opened, then the bad one
     mixed.write_text("".join(f"{tmp_path / 'raw' / n} DARK_VIS\n" for n in
                              sorted(os.listdir(tmp_path / "raw"))[1:3]) + f"{bad} DARK_VIS\n")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from soxs_lib.cli import main as cli
-from soxs_lib.io import frames
+from soxs_lib.io import sof as sofio
 from soxs_lib.config import params, settings
 from soxs_lib.config import qc
 from soxs_lib.core import qcvalues
@@ -270,10 +270,10 @@ def test_soxspipe_workspace_reduced_from_its_root(soxspipe_workspace, monkeypatc
 def test_sof_paths_beside_the_sof_win_and_are_logged(vis_small, monkeypatch, tmp_path):
     truth, sof = vis_small
     monkeypatch.chdir(tmp_path)     # the frames are not here: the SOF's folder finds them
-    entries = frames.parse_sof(sof)
+    entries = sofio.parse_sof(sof)
     assert [p for p, _ in entries] == [sof.parent / p.name for p in truth.paths]
     monkeypatch.chdir(sof.parent)   # both readings name the same files: not ambiguous
-    assert [p.resolve() for p, _ in frames.parse_sof(sof)] == [
+    assert [p.resolve() for p, _ in sofio.parse_sof(sof)] == [
         p.resolve() for p in truth.paths]
 
 
@@ -285,7 +285,7 @@ def test_a_path_naming_two_files_is_refused_naming_both(soxspipe_workspace, monk
     shutil.copy(ws / first, decoy)
     monkeypatch.chdir(ws)
     with pytest.raises(InputError, match="ambiguous") as err:
-        frames.parse_sof(Path("sof") / sof.name)
+        sofio.parse_sof(Path("sof") / sof.name)
     assert str(decoy.resolve()) in str(err.value)
     assert str((ws / first).resolve()) in str(err.value)
     assert cli.main(["mdark", "sof/" + sof.name, "-o", "."]) == 2
@@ -296,7 +296,7 @@ def test_a_missing_frame_names_both_places_looked(soxspipe_workspace, monkeypatc
     ws, sof = soxspipe_workspace
     monkeypatch.chdir(tmp_path)
     with pytest.raises(DataNotFound, match="file not found") as err:
-        frames.parse_sof(sof)
+        sofio.parse_sof(sof)
     first = sof.read_text().split()[0]
     assert str((sof.parent / first).resolve()) in str(err.value)
     assert str((tmp_path / first).resolve()) in str(err.value)

@@ -200,7 +200,7 @@ def _simulate(args, _argv) -> int:
 def _mdark(args, argv) -> int:
     # fork the plotting process before the heavy imports: it imports
     # matplotlib on the other core while this one imports astropy and numba
-    from soxs_lib.pipeline.plot import PlotProcess
+    from soxs_lib.pipeline.plotter import PlotProcess
     plotter = PlotProcess()
     try:
         from soxs_lib.pipeline.run import run_mdark
@@ -216,40 +216,45 @@ def _mdark(args, argv) -> int:
 
 
 def _workspace(args):
-    from soxs_lib.night import batch
-    return batch, batch.check_workspace(args.workspace)
+    from soxs_lib.night.workspace import check_workspace
+    return check_workspace(args.workspace)
 
 
 def _prep(args, _argv) -> int:
     from soxs_lib.cli import tables
-    batch, ws = _workspace(args)
-    with batch.workspace_lock(ws):
-        found = batch.prep(ws)
+    from soxs_lib.night.prep import prep
+    from soxs_lib.night.workspace import workspace_lock
+    ws = _workspace(args)
+    with workspace_lock(ws):
+        found = prep(ws)
     print(tables.prep_text(found, ws))
     return 0
 
 
 def _reduce(args, _argv) -> int:
     from soxs_lib.cli import tables
-    batch, ws = _workspace(args)
-    with batch.workspace_lock(ws):
-        done = batch.reduce_all(ws, args.settings, args.overwrite, args.jobs, args.scheduler)
+    from soxs_lib.night.reduce import reduce_all
+    from soxs_lib.night.workspace import workspace_lock
+    ws = _workspace(args)
+    with workspace_lock(ws):
+        done = reduce_all(ws, args.settings, args.overwrite, args.jobs, args.scheduler)
     print(tables.reduce_json(done) if args.json else tables.reduce_text(done))
     return done.exit_status
 
 
 def _watch(args, _argv) -> int:
+    from soxs_lib.cli import tables
     from soxs_lib.night.watch import watch
-    _, ws = _workspace(args)
+    ws = _workspace(args)
     try:
-        return watch(ws, args.interval, args.settings, args.jobs)
+        return watch(ws, tables.print_pass, args.interval, args.settings, args.jobs)
     except Interrupted as exc:      # the way a watch ends: nothing is left partial
         print(f"soxs watch: stopped ({exc})", flush=True)
         return 0
 
 
 def _qc(args, _argv) -> int:
-    _, ws = _workspace(args)
+    ws = _workspace(args)
     if args.what == "monitor-config":
         from soxs_lib.night.monitor import config_yaml
         ws = ws.resolve()

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+import time
 
+from soxs_lib.night.outcome import READY, Reduced
+from soxs_lib.night.prep import Prep
 from soxs_lib.pipeline.report import text_table
-from soxs_lib.night.batch import Prep
-from soxs_lib.night.outcome import Reduced
 
 # the QC values the summary shows (the database holds them all)
 SUMMARY_QC = ("MDARK MEDIAN", "RAW RON", "HOTPIX FRAC")
@@ -19,7 +20,7 @@ def prep_text(prep: Prep, workspace) -> str:
     ws = Path(workspace).resolve()
     rows = [(s.arm, f"{s.exptime:g}", s.readout, s.binning, s.night, s.tpl_start or "-",
              f"{len(s.complete)}" + (f"/{s.nexp}" if s.nexp else ""),
-             prep.statuses[s.sof_name], s.sof_name if s.status == "ready" else "-")
+             prep.statuses[s.sof_name], s.sof_name if s.status == READY else "-")
             for s in prep.sets]
     removed = f", {len(prep.removed)} removed" if prep.removed else ""
     out = [f"soxs prep {ws}: {len(prep.sets)} dark set(s), {len(prep.written)} SOF(s) "
@@ -60,6 +61,16 @@ def reduce_text(reduced: Reduced) -> str:
     if errors:
         out += ["", "Errors:"] + [f"  {r.sof}: {r.error}" for r in errors]
     return "\n".join(out)
+
+
+def print_pass(found: Prep, reduced: Reduced) -> None:
+    """What a pass of ``soxs watch`` did: a time-stamped line, and the table
+    of the sets it reduced."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    print(f"[{stamp}] {len(found.written)} new SOF(s), {len(reduced.results)} set(s) "
+          "reduced", flush=True)
+    if reduced.results:
+        print(reduce_text(reduced), flush=True)
 
 
 def reduce_json(reduced: Reduced) -> str:

@@ -13,6 +13,9 @@ from soxs_lib.config import flags, keywords as kw
 from soxs_lib.config.qc import QC_DEFS, QCDef
 from soxs_lib.core.stats import median
 
+# a metric's status against its range, as the product's QC ... STATUS cards say
+METRIC_PASS, METRIC_FAIL, NO_RANGE = "PASS", "FAIL", "-"
+
 
 def detector_temperature(headers, arm: str) -> tuple[float | None, str]:
     """Mean detector temperature in kelvin over the raw darks, as soxspipe
@@ -72,7 +75,7 @@ class QCResult:
     @property
     def status(self) -> str:
         """PASS, FAIL or - (no range)."""
-        return {None: "-", True: "PASS", False: "FAIL"}[self.passed]
+        return {None: NO_RANGE, True: METRIC_PASS, False: METRIC_FAIL}[self.passed]
 
     def formatted(self) -> str:
         """The value as the report shows it."""

@@ -5,146 +5,17 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from soxs_lib.config import keywords as kw
 from soxs_lib.config.errors import DataNotFound, InputError
-from soxs_lib.io.rawio import RawImage, looks_like_fits, open_fits, read_header
-
-SOF_FOLDER, CURRENT_FOLDER = "the SOF's folder", "the current folder"
-
-log = logging.getLogger("soxs")
-
-
-def locate(word: str, sof: Path, where: str) -> tuple[Path, str]:
-    """The file a SOF line names, and which reading found it.
-
-    A relative path is taken relative to the SOF's folder (as PyCPL's
-    FrameSet), and when no file is there, relative to the current folder (as
-    esorex and soxspipe, whose workspaces write ``./raw/...`` from the root).
-
-    Parameters
-    ----------
-    word : str
-        The path as written in the SOF.
-    sof : Path
-        The SOF file.
-    where : str
-        ``"<sof>, line N"`` for messages.
-
-    Returns
-    -------
-    path : Path
-        The file (relative to the current folder or absolute).
-    reading : str
-        ``"absolute"``, ``SOF_FOLDER`` or ``CURRENT_FOLDER``.
-
-    Raises
-    ------
-    InputError
-        Both readings name existing files that are not the same file.
-    DataNotFound
-        Neither reading names an existing file; the message gives both.
-    """
-    path = Path(os.path.expandvars(word))
-    if path.is_absolute():
-        return path, "absolute"
-    by_sof, by_cwd = sof.parent / path, path
-    in_sof, in_cwd = by_sof.exists(), by_cwd.exists()
-    if in_sof and in_cwd and not os.path.samefile(by_sof, by_cwd):
-        raise InputError(f"{where}: {word} is ambiguous: it names {by_sof.resolve()} "
-                         f"relative to {SOF_FOLDER} and {by_cwd.resolve()} relative to "
-                         f"{CURRENT_FOLDER}; write an absolute path")
-    if in_sof:
-        return by_sof, SOF_FOLDER
-    if in_cwd:
-        return by_cwd, CURRENT_FOLDER
-    raise DataNotFound(f"{where}: {word}: file not found (neither {by_sof.resolve()}, "
-                       f"relative to {SOF_FOLDER}, nor {by_cwd.resolve()}, relative to "
-                       f"{CURRENT_FOLDER})")
-
-
-def split_sof_line(line: str) -> tuple[str, str] | None:
-    """(file, TAG) of a SOF line without its comment (``path TAG [RAW|CALIB]``),
-    or None if it is not one.  A path with spaces (which ESO's SOFs cannot
-    hold) is taken whole when one of soxs_mdark's tags ends the line, so the
-    SOFs ``soxs prep`` writes for such folders read back."""
-    words = line.split()
-    if len(words) >= 2 and words[-1].upper() in ("RAW", "CALIB"):
-        words = words[:-1]
-    if len(words) < 2:
-        return None
-    if len(words) == 2:
-        return words[0], words[1]
-    if words[-1] in kw.KNOWN_TAGS:
-        return " ".join(words[:-1]), words[-1]
-    return None
-
-
-def parse_sof(sof: Path) -> list[tuple[Path, str | None]]:
-    """Read a SOF: ``path TAG [GROUP]`` lines and ``#`` comments.
-
-    Relative paths are resolved by ``locate``; the log says which reading
-    found them.
-
-    Parameters
-    ----------
-    sof : Path
-        The SOF file.
-
-    Returns
-    -------
-    list of (Path, str)
-        Each frame and its tag, in SOF order.
-
-    Raises
-    ------
-    InputError
-        Unreadable SOF, a malformed line, an unknown tag, a frame listed twice
-        or an ambiguous path.
-    DataNotFound
-        A listed file exists under neither reading, or the SOF lists nothing.
-    """
-    sof = Path(sof)
-    try:
-        text = sof.read_text()
-    except UnicodeDecodeError:
-        raise InputError(f"{sof}: is not a text SOF file") from None
-    except OSError as exc:
-        raise InputError(f"{sof}: cannot be read ({exc.strerror})") from None
-    entries, seen, readings = [], {}, {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        words = split_sof_line(line)
-        if words is None:
-            raise InputError(f"{sof}, line {lineno}: expected '<file> <TAG>', got {line!r}")
-        name, tag = words
-        if tag not in kw.KNOWN_TAGS:
-            raise InputError(f"{sof}, line {lineno}: unknown tag {tag!r} for {name} "
-                             f"(soxs_mdark takes {', '.join(kw.KNOWN_TAGS)})")
-        path, reading = locate(name, sof, f"{sof}, line {lineno}")
-        readings[reading] = readings.get(reading, 0) + 1
-        key = path.resolve()
-        if key in seen:
-            raise InputError(f"{sof}, line {lineno}: {name} is listed twice "
-                             f"(first on line {seen[key]})")
-        seen[key] = lineno
-        entries.append((path, tag))
-    if not entries:
-        raise DataNotFound(f"{sof}: the SOF lists no frames")
-    for reading, where in ((SOF_FOLDER, sof.parent.resolve()),
-                           (CURRENT_FOLDER, Path.cwd())):
-        if readings.get(reading):
-            log.info("%s: %d relative path(s) read relative to %s (%s)", sof,
-                     readings[reading], reading, where)
-    return entries
+from soxs_lib.io.archive import looks_like_fits
+from soxs_lib.io.fitsfile import open_fits, read_header
+from soxs_lib.io.rawimage import RawImage
+from soxs_lib.io.sof import parse_sof
 
 
 def sof_path(inputs: list[str]) -> Path | None:
@@ -314,6 +185,41 @@ def open_raws(entries: list[tuple[Path, str | None]]) -> list[RawImage]:
     return opened
 
 
+def _split_biases(entries) -> tuple[list[Path], list]:
+    """(master biases, raw entries): a MASTER_BIAS_VIS is recognised by its
+    tag, or untagged by its PRO CATG."""
+    biases, wanted = [], []
+    for path, tag in entries:
+        if tag is None and read_header(path).get(kw.PRO_CATG) == kw.BIAS_TAG:
+            tag = kw.BIAS_TAG
+        if tag == kw.BIAS_TAG:
+            read_header(path)  # exists, readable, FITS or an archive of one
+            biases.append(Path(path))
+        else:
+            wanted.append((path, tag))
+    if len(biases) > 1:
+        raise InputError("more than one MASTER_BIAS_VIS given: "
+                         + ", ".join(str(b) for b in biases))
+    return biases, wanted
+
+
+def _check_set(raws: list[RawImage]) -> None:
+    """Refuse too few frames, or frames that disagree."""
+    if len(raws) < kw.MIN_FRAMES:
+        names = ", ".join(str(r.path) for r in raws) or "none"
+        raise DataNotFound(f"soxs_mdark needs at least {kw.MIN_FRAMES} raw darks of one "
+                           f"arm; got {len(raws)} ({names})")
+    checks = [(f"{meaning} ({key})", lambda r, key=key: str(r.header.get(key, "(absent)")))
+              for key, meaning in kw.MUST_AGREE]
+    checks.append(("image size (NAXIS1xNAXIS2)", lambda r: f"{r.shape[1]}x{r.shape[0]}"))
+    for what, value in checks:
+        groups: dict[str, list[str]] = {}
+        for r in raws:
+            groups.setdefault(value(r), []).append(r.path.name)
+        if len(groups) > 1:
+            raise InputError(f"mixed {what} in the set: {_describe(groups)}")
+
+
 def load_frameset(entries: list[tuple[Path, str | None]]) -> FrameSet:
     """Open, classify and check every frame of one master dark.
 
@@ -339,45 +245,20 @@ def load_frameset(entries: list[tuple[Path, str | None]]) -> FrameSet:
         than one master bias, or one for NIR darks.  The message names the
         files and keywords at fault.
     """
-    biases, wanted = [], []
-    for path, tag in entries:
-        if tag is None and read_header(path).get(kw.PRO_CATG) == kw.BIAS_TAG:
-            tag = kw.BIAS_TAG
-        if tag == kw.BIAS_TAG:
-            read_header(path)  # exists, readable, FITS or an archive of one
-            biases.append(Path(path))
-        else:
-            wanted.append((path, tag))
+    biases, wanted = _split_biases(entries)
     raws = open_raws(wanted)
     try:
         for img in raws:
             check_raw(img)
+        _check_set(raws)
+        arm = str(raws[0].header[kw.SEQ_ARM]).strip().upper()
+        bias = biases[0] if biases else None
+        if bias is not None and arm != "VIS":
+            raise InputError(f"{bias}: MASTER_BIAS_VIS given for {arm} darks")
     except BaseException:
         for img in raws:
             img.close()
         raise
-    if len(biases) > 1:
-        raise InputError("more than one MASTER_BIAS_VIS given: "
-                         + ", ".join(str(b) for b in biases))
-    if len(raws) < kw.MIN_FRAMES:
-        names = ", ".join(str(r.path) for r in raws) or "none"
-        raise DataNotFound(f"soxs_mdark needs at least {kw.MIN_FRAMES} raw darks of one "
-                           f"arm; got {len(raws)} ({names})")
-    for key, meaning in kw.MUST_AGREE:
-        groups: dict[str, list[str]] = {}
-        for r in raws:
-            groups.setdefault(str(r.header.get(key, "(absent)")), []).append(r.path.name)
-        if len(groups) > 1:
-            raise InputError(f"mixed {meaning} ({key}) in the set: {_describe(groups)}")
-    shapes: dict[str, list[str]] = {}
-    for r in raws:
-        shapes.setdefault(f"{r.shape[1]}x{r.shape[0]}", []).append(r.path.name)
-    if len(shapes) > 1:
-        raise InputError(f"mixed image size (NAXIS1xNAXIS2) in the set: {_describe(shapes)}")
     # frame order in the SOF must not matter: sort by time, then name
     raws.sort(key=lambda r: (float(r.header[kw.MJD_OBS]), r.path.name))
-    arm = str(raws[0].header[kw.SEQ_ARM]).strip().upper()
-    bias = biases[0] if biases else None
-    if bias is not None and arm != "VIS":
-        raise InputError(f"{bias}: MASTER_BIAS_VIS given for {arm} darks")
     return FrameSet(arm=arm, raws=raws, bias=bias)

@@ -15,14 +15,18 @@ products with it (from the set as given, before any frame is dropped), and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 import re
 
 from soxs_lib.config import keywords as kw
+from soxs_lib.config.params import RECIPE
 
 RECIPE_FIELD = "MDARK"
 SOF_SUFFIX = ".sof"
 PRODUCT_SUFFIX = ".fits"
+PLOT_SUFFIX = "_QC.png"
+LOG_SUFFIX = "_log.txt"
 
 
 def field_text(value) -> str:
@@ -107,3 +111,41 @@ def product_stem(first_header, sof: Path | None = None) -> str:
     if sof is not None and re.fullmatch(re.escape(name) + r"(_[0-9]+)?", Path(sof).stem):
         return Path(sof).stem
     return name
+
+
+def products_dir(root) -> Path:
+    """Where products and logs go under a workspace or output folder."""
+    return Path(root) / kw.WORKSPACE_PRODUCTS / RECIPE
+
+
+def plots_dir(root) -> Path:
+    """Where QC plots go under a workspace or output folder."""
+    return Path(root) / kw.WORKSPACE_QC / RECIPE
+
+
+@dataclass(frozen=True)
+class SetFiles:
+    """The files a set makes: its product, QC plot and log."""
+
+    product: Path
+    plot: Path
+    log: Path
+
+
+def set_files(root, stem: str) -> SetFiles:
+    """The files of the set named ``stem`` (``product_stem``) under ``root``.
+
+    Parameters
+    ----------
+    root : str or Path
+        The workspace or output folder (``-o``).
+    stem : str
+        The set's name.
+
+    Returns
+    -------
+    SetFiles
+    """
+    products = products_dir(root)
+    return SetFiles(products / (stem + PRODUCT_SUFFIX), plots_dir(root) / (stem + PLOT_SUFFIX),
+                    products / (stem + LOG_SUFFIX))

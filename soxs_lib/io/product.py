@@ -12,7 +12,8 @@ from soxs_lib import PIPE_ID, __version__
 from soxs_lib.config import flags, params, keywords as kw
 from soxs_lib.io.fitsutil import put
 from soxs_lib.core.mdark import MasterDark
-from soxs_lib.io.rawio import read_header
+from soxs_lib.core.qcvalues import METRIC_FAIL, METRIC_PASS
+from soxs_lib.io.fitsfile import read_header
 
 PRO_DID = "ESO-VLT-DIC.PRO-1.17"
 _MD5_PENDING = "0" * 32     # as long as the digest: the header keeps its size
@@ -47,7 +48,7 @@ def qc_cards(md: MasterDark) -> list[tuple[str, object, str]]:
         if r.range is not None:
             cards.append((f"{r.qc.keyword} STATUS", r.status,
                           f"range [{r.range[0]:g}, {r.range[1]:g}]"))
-    cards.append(("ESO QC STATUS", "PASS" if md.qc_passed else "FAIL",
+    cards.append(("ESO QC STATUS", METRIC_PASS if md.qc_passed else METRIC_FAIL,
                   "all QC metrics within their ranges"))
     return cards
 

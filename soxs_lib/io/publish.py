@@ -21,10 +21,10 @@ import shutil
 import socket
 import uuid
 
-from soxs_lib.config.errors import OutputError
 from soxs_lib.config import keywords as kw
+from soxs_lib.config.errors import OutputError
+from soxs_lib.io import naming
 from soxs_lib.runtime import signals
-from soxs_lib.config.params import RECIPE
 
 log = logging.getLogger("soxs")
 
@@ -253,8 +253,8 @@ def sweep_workspace(root) -> list[Path]:
     """``sweep_stale`` on every folder soxs publishes in under the workspace
     ``root``: products, QC plots, SOFs."""
     root = Path(root)
-    return [p for folder in (root / kw.WORKSPACE_PRODUCTS / RECIPE,
-                             root / kw.WORKSPACE_QC / RECIPE, root / kw.WORKSPACE_SOF)
+    return [p for folder in (naming.products_dir(root), naming.plots_dir(root),
+                             root / kw.WORKSPACE_SOF)
             for p in sweep_stale(folder)]
 
 

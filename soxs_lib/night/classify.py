@@ -12,7 +12,9 @@ from pathlib import Path
 from soxs_lib.config import keywords as kw
 from soxs_lib.config.errors import InputError, Truncated
 from soxs_lib.io.naming import field_text
-from soxs_lib.io.rawio import RawImage, looks_like_fits, read_header
+from soxs_lib.io.archive import looks_like_fits
+from soxs_lib.io.fitsfile import read_header
+from soxs_lib.io.rawimage import RawImage
 
 # folders of a workspace that hold what soxs writes, not raw frames
 OWN_FOLDERS = (kw.WORKSPACE_PRODUCTS, kw.WORKSPACE_QC, kw.WORKSPACE_SOF)

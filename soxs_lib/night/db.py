@@ -19,8 +19,7 @@ from soxs_lib.config import keywords as kw, params
 from soxs_lib.config.errors import OutputError
 from soxs_lib.night import monitor
 from soxs_lib.night.classify import Frame
-from soxs_lib.night.group import READY
-from soxs_lib.night.outcome import PASS, QCValue, SetOutcome, utc_now
+from soxs_lib.night.outcome import ERROR, PASS, READY, QCValue, SetOutcome, utc_now
 
 SCHEMA_VERSION = 2
 # the database as this soxs creates it, one statement each
@@ -166,7 +165,7 @@ class Database:
         """If the last reduction of ``sof`` failed, the modification time of
         its newest input then (a later change deserves another try)."""
         row = self.conn.execute("SELECT inputs_mtime FROM products WHERE sof = ? "
-                                "AND status = 'ERROR'", (sof,)).fetchone()
+                                "AND status = ?", (sof, ERROR)).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     def record_result(self, result: SetOutcome) -> None:

@@ -18,9 +18,7 @@ from soxs_lib.config import keywords as kw
 from soxs_lib.io import naming
 from soxs_lib.config.errors import OutputError
 from soxs_lib.night.classify import Frame
-
-READY, WAITING, TOO_FEW = "ready", "waiting for frames", "too few frames"
-REDUCED, FAILED = "reduced", "failed"
+from soxs_lib.night.outcome import READY, TOO_FEW, WAITING
 
 
 @dataclass

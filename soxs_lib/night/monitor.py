@@ -14,7 +14,9 @@ they stay the one source of truth.
 from __future__ import annotations
 
 from soxs_lib.config import keywords as kw
+from soxs_lib.core.qcvalues import METRIC_FAIL
 from soxs_lib.io import naming
+from soxs_lib.night.outcome import ERROR
 
 VIEW = "quality_control_plus_lite"
 RECIPE = "soxs-mdark"            # soxspipe's name of its dark recipe
@@ -58,14 +60,14 @@ def view_sql() -> str:
         "qc_value": "q.qc_value",
         "qc_order": _quote(QC_ORDER),
         "qc_unit": _case("q.qc_unit", UNITS),
-        "qc_flag": "CASE q.qc_status WHEN 'FAIL' THEN 'fail' ELSE 'pass' END",
+        "qc_flag": f"CASE q.qc_status WHEN {_quote(METRIC_FAIL)} THEN 'fail' ELSE 'pass' END",
         "qc_value_min": "q.qc_min",
         "qc_value_max": "q.qc_max",
         "sof_name": "q.sof",
         # the product is the SOF's name with .fits (naming)
         "file": f"substr(q.sof, 1, length(q.sof) - {sof_len}) || "
                 f"{_quote(naming.PRODUCT_SUFFIX)}",
-        "status": "CASE p.status WHEN 'ERROR' THEN 'fail' ELSE 'pass' END",
+        "status": f"CASE p.status WHEN {_quote(ERROR)} THEN 'fail' ELSE 'pass' END",
         "binning": f"CASE WHEN s.arm IN {_in(kw.BINNED_ARMS)} THEN s.binning END",
         "rospeed": "s.readout_id",
         "slit": "NULL", "slitmask": "NULL", "lamp": "NULL",     # no meaning for a dark

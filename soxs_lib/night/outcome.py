@@ -1,5 +1,7 @@
-"""What became of a set in ``reduce all``: one typed record, from the worker
-that reduced it to the database, the summary and the JSON."""
+"""What became of a set: the one vocabulary of its status (what ``prep``
+says of it, what its reduction ended in), and the typed record of a
+reduction, from the worker that reduced it to the database, the summary and
+the JSON."""
 
 from __future__ import annotations
 
@@ -9,8 +11,17 @@ from pathlib import Path
 
 from soxs_lib.config.errors import EXIT_QC_FAILED, SoxsError
 
+# a set as prep sees it
+READY, WAITING, TOO_FEW = "ready", "waiting for frames", "too few frames"
+REDUCED, FAILED = "reduced", "failed"
+# what its last reduction ended in
 PASS, QC_FAIL, ERROR = "PASS", "QC FAIL", "ERROR"
 EXIT_FAILED = SoxsError.exit_status     # reduce all's exit status when some set failed
+
+
+def prep_status(outcome: str) -> str:
+    """What ``prep`` says of a ready set that was reduced with ``outcome``."""
+    return FAILED if outcome == ERROR else REDUCED
 
 
 def utc_now() -> str:

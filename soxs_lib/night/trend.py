@@ -10,6 +10,7 @@ from pathlib import Path
 
 from soxs_lib.config import keywords as kw
 from soxs_lib.config import qc as qcdefs
+from soxs_lib.core.qcvalues import METRIC_FAIL
 from soxs_lib.io.publish import ProductSet, ensure_dir
 from soxs_lib.night.db import Database
 
@@ -73,10 +74,10 @@ def write_trends(ws: Path) -> list[Path]:
                              for r in points if (r["exptime"], r["readout"]) == (exptime, readout))
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=4, lw=1,
                         color=f"C{k % 10}", label=f"{exptime:g} s {readout}")
-                bad = [p for p in pts if p[2] == "FAIL"]
+                bad = [p for p in pts if p[2] == METRIC_FAIL]
                 if bad:
                     ax.plot([p[0] for p in bad], [p[1] for p in bad], "x", ms=9, mew=2,
-                            color="red", label="FAIL" if k == 0 else None)
+                            color="red", label=METRIC_FAIL if k == 0 else None)
             unit = qcdefs.BY_NAME[name].unit
             ax.set_title(f"{name}" + (f" [{unit}]" if unit else ""), fontsize=10)
             ax.tick_params(axis="x", labelrotation=30, labelsize=7)

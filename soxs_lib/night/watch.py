@@ -1,25 +1,30 @@
 """``soxs watch``: ``prep`` and ``reduce all`` every few seconds, for the
 instrument workstation, until SIGINT or SIGTERM.  A set is reduced once its
-last frame is complete; nothing is printed when nothing changes."""
+last frame is complete; a pass that finds nothing new reports nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import time
 
-from soxs_lib.night import batch
-from soxs_lib.cli import tables
-from soxs_lib.runtime.pool import release
 from soxs_lib.night.db import Database
 from soxs_lib.night.outcome import Reduced
+from soxs_lib.night.prep import Prep, prep
+from soxs_lib.night.reduce import reduce_all
+from soxs_lib.night.workspace import workspace_lock
+from soxs_lib.runtime.pool import release
 
 
-def watch(ws, interval: float = 15.0, settings_path=None, nworkers: int = 0,
-          passes: int | None = None) -> int:
+def watch(ws, show: Callable[[Prep, Reduced], None], interval: float = 15.0,
+          settings_path=None, nworkers: int = 0, passes: int | None = None) -> int:
     """Watch the workspace ``ws``.
 
     Parameters
     ----------
     ws : Path
+    show : callable
+        ``show(found, reduced)`` after a pass that wrote SOFs or reduced
+        sets: what ``prep`` found, and the sets reduced in that pass.
     interval : float
         Seconds between passes.
     settings_path : str, optional
@@ -39,20 +44,15 @@ def watch(ws, interval: float = 15.0, settings_path=None, nworkers: int = 0,
         Another soxs process holds the workspace.
     """
     done = 0
-    with batch.workspace_lock(ws):
+    with workspace_lock(ws):
         db = Database(ws)
         try:
             while passes is None or done < passes:
-                found = batch.prep(ws, db)
-                reduced = batch.reduce_all(ws, settings_path, False, nworkers, db=db,
-                                           keep_workers=True)
-                fresh = reduced.fresh
+                found = prep(ws, db)
+                fresh = reduce_all(ws, settings_path, False, nworkers, db=db,
+                                   keep_workers=True).fresh
                 if found.written or fresh:
-                    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-                    print(f"[{stamp}] {len(found.written)} new SOF(s), "
-                          f"{len(fresh)} set(s) reduced", flush=True)
-                    if fresh:
-                        print(tables.reduce_text(Reduced(fresh)), flush=True)
+                    show(found, Reduced(fresh))
                 done += 1
                 if passes is None or done < passes:
                     time.sleep(interval)

@@ -16,8 +16,10 @@ from soxs_lib.config import params, keywords as kw, settings as settings_mod
 from soxs_lib.runtime import signals
 from soxs_lib.io.frames import collect_inputs, load_frameset, sof_path
 from soxs_lib.core.mdark import MasterDark, make_master_dark
-from soxs_lib.pipeline.plot import PlotProcess, plot_data
-from soxs_lib.io.naming import PRODUCT_SUFFIX, product_stem
+from soxs_lib.core.qcvalues import METRIC_FAIL, METRIC_PASS
+from soxs_lib.pipeline.plot import plot_data
+from soxs_lib.pipeline.plotter import PlotProcess
+from soxs_lib.io.naming import plots_dir, product_stem, products_dir, set_files
 from soxs_lib.io.product import build_hdus, write_product
 from soxs_lib.io.publish import ProductSet, ensure_dir, sweep_workspace
 from soxs_lib.pipeline.report import qc_table, report
@@ -128,15 +130,13 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
             log.warning("%s", note)
 
         root = Path(outdir)
-        prod_dir = ensure_dir(root / kw.WORKSPACE_PRODUCTS / params.RECIPE)
-        qc_dir = ensure_dir(root / kw.WORKSPACE_QC / params.RECIPE)
+        ensure_dir(products_dir(root))
+        ensure_dir(plots_dir(root))
         sweep_workspace(root)             # what a run killed outright left
-        publisher = ProductSet(overwrite, prod_dir)
+        publisher = ProductSet(overwrite, products_dir(root))
         # named from the set as given: a frame dropped later never renames it
-        stem = name or product_stem(fs.first.header, sof_path(inputs))
-        fits_path = prod_dir / f"{stem}{PRODUCT_SUFFIX}"
-        plot_path = qc_dir / f"{stem}_QC.png"
-        log_path = prod_dir / f"{stem}_log.txt"
+        files = set_files(root, name or product_stem(fs.first.header, sof_path(inputs)))
+        fits_path, plot_path, log_path = files.product, files.plot, files.log
         publisher.refuse_existing([fits_path, plot_path, log_path])
         # the frames are measured in a forked process while this one loads
         # the kernel: both hold the GIL
@@ -152,13 +152,13 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         for line in qc_table(md):
             log.info("  %s", line)
 
-        title = f"{stem}  ({len(md.frameset.raws)} x {md.arm} dark, {md.exptime:g} s)"
+        title = f"{fits_path.stem}  ({len(md.frameset.raws)} x {md.arm} dark, {md.exptime:g} s)"
         plotter.submit(plot_data(md, title), publisher.stage(plot_path))
         hdus = build_hdus(md, fits_path.name)
         publisher.write(fits_path, lambda tmp: write_product(hdus, tmp))
         publisher.complete(plot_path, plotter.wait)
         elapsed = time.perf_counter() - t0
-        log.info("done in %.2f s; QC %s", elapsed, "PASS" if md.qc_passed else "FAIL")
+        log.info("done in %.2f s; QC %s", elapsed, METRIC_PASS if md.qc_passed else METRIC_FAIL)
         log.info("rerun with:")
         text = buffer.getvalue() + rerun_command(argv or ["mdark", *inputs]) + "\n"
         publisher.write(log_path, lambda tmp: Path(tmp).write_text(text))

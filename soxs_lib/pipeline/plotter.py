@@ -1,0 +1,86 @@
+"""The QC plot drawn by a forked child while the parent works: it imports
+matplotlib while the parent starts, reduces the master for display while the
+parent flags hot pixels, and draws while the parent writes the FITS product."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from soxs_lib.config.errors import OutputError
+from soxs_lib.pipeline import plot
+from soxs_lib.runtime.child import Child, can_fork
+
+_PIPE_BYTES = 1 << 20    # fewer context switches while the master is sent
+
+
+class PlotProcess:
+    """The QC plot drawn by a forked child (``child.Child``).
+
+    Fork it before the work it should overlap, and before any thread
+    starts.  ``send_master`` passes the master as soon as it is stacked,
+    ``submit`` the rest and the file to write; ``wait`` returns when the file
+    is written or raises OutputError with the child's reason; ``cancel`` ends
+    the child.  Where fork is not available the plot is drawn in-process."""
+
+    def __init__(self, fork: bool = True):
+        self._child = self._figure = self.path = None
+        if fork and can_fork():
+            self._child = Child(_draw_sent, inbox=True, pipe_bytes=_PIPE_BYTES)
+
+    @property
+    def pid(self) -> int | None:
+        """The plotting child's process id; None when drawing in-process."""
+        return None if self._child is None else self._child.pid
+
+    def send_master(self, flux: np.ndarray, region) -> None:
+        """The master as stacked (NaN where it has no data) and the detector
+        region it covers (first row, last row + 1, first column, last + 1)."""
+        if self._child is None:
+            self._figure = plot.figure_for(flux.shape)
+            self._figure.show_master(flux, region)
+        else:
+            self._child.send((flux, region))     # a dead child: wait() tells why
+
+    def submit(self, data: dict, path) -> None:
+        """What QC found (``plot_data``) and the PNG file to write."""
+        self.path = path
+        if self._child is None:
+            plot.draw(self._figure, data, path)
+            return
+        self._child.send((data, str(path)))
+        self._child.close_inbox()
+
+    def wait(self) -> None:
+        """Return once the PNG is written.
+
+        Raises
+        ------
+        OutputError
+            The plot could not be drawn, with the child's reason.
+        """
+        if self._child is None or self._child.pid is None:
+            return
+        try:
+            self._child.result()
+        except Exception as exc:   # noqa: BLE001 - whatever failed, the plot is missing
+            raise OutputError(f"{self.path}: the QC plot could not be drawn "
+                              f"({type(exc).__name__}: {exc})") from None
+
+    def cancel(self) -> None:
+        """End the child, if it still runs (a no-op once the plot is written)."""
+        if self._child is not None:
+            self._child.cancel()
+
+
+def _draw_sent(inbox) -> None:
+    """In the plotting child: import matplotlib and build the figure, show
+    the master, draw; quietly nothing if the parent gives up."""
+    plot.import_matplotlib()
+    try:
+        master = inbox.receive()
+        figure = plot.figure_for(master[0].shape)
+        figure.show_master(*master)
+        data, path = inbox.receive()
+    except EOFError:
+        return
+    plot.draw(figure, data, path)
