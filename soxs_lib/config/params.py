@@ -57,6 +57,15 @@ class Param:
                 raise SettingsError(f"{where}: {value!r} is not one of "
                                     f"{', '.join(self.choices)}")
             return str(value)
+        value = self._number(value, where)
+        if not self.min <= value <= self.max:
+            raise SettingsError(
+                f"{where}: {value!r} is outside the allowed range "
+                f"[{self.min}, {self.max}]")
+        return value
+
+    def _number(self, value, where: str):
+        """``value`` (a number or its text) as an int or a finite float."""
         if isinstance(value, str):
             try:
                 value = float(value) if self.type is float else int(value, 10)
@@ -68,16 +77,12 @@ class Param:
                 value = int(value)
             if not isinstance(value, int):
                 raise SettingsError(f"{where}: {value!r} is not an integer")
-        else:
-            if not isinstance(value, (int, float)):
-                raise SettingsError(f"{where}: {value!r} is not a number")
-            value = float(value)
-            if not math.isfinite(value):
-                raise SettingsError(f"{where}: {value!r} is not a finite number")
-        if not self.min <= value <= self.max:
-            raise SettingsError(
-                f"{where}: {value!r} is outside the allowed range "
-                f"[{self.min}, {self.max}]")
+            return value
+        if not isinstance(value, (int, float)):
+            raise SettingsError(f"{where}: {value!r} is not a number")
+        value = float(value)
+        if not math.isfinite(value):
+            raise SettingsError(f"{where}: {value!r} is not a finite number")
         return value
 
 

@@ -138,6 +138,23 @@ def parse(doc, source: str) -> Settings:
         format also any unknown key.  In a soxspipe file, keys soxs_mdark does
         not use become ``Settings.warnings``.
     """
+    name, section, lenient = _section(doc, source)
+    out = Settings()
+    where = f"{source}, {name}"
+    for key, value in section.items():
+        if key in QC_BLOCK_KEYS:
+            out.ranges["*"] = _parse_ranges(value, f"{where}.{key}", lenient, out.warnings)
+        elif _norm(key).upper() in kw.ARMS:
+            _arm_section(out, _norm(key).upper(), value, f"{where}.{key}", lenient)
+        elif lenient and _norm(key) in ("acq", "uvb"):   # arms soxs_mdark never sees
+            out.warnings.append(f"{where}.{key}: not a SOXS arm of soxs_mdark; ignored")
+        else:
+            _parameter(out, (key, value), out.values, where, lenient)
+    return out
+
+
+def _section(doc, source: str) -> tuple[str, dict, bool]:
+    """(name, content, soxspipe's format) of the document's soxs_mdark section."""
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
@@ -152,39 +169,32 @@ def parse(doc, source: str) -> Settings:
     section = doc.get(name) or {}
     if not isinstance(section, dict):
         raise SettingsError(f"{source}: section {name} must be a mapping")
-    out = Settings()
-    where = f"{source}, {name}"
+    return name, section, soxspipe_style
 
-    def parameter(key, value, into: dict, at: str):
-        try:
-            par = params.lookup(str(key), at)
-        except SettingsError as exc:
-            if not soxspipe_style:
-                raise
-            out.warnings.append(f"{exc}; ignored")
-            return
-        into[par.name] = par.coerce(value, at)
 
-    for key, value in section.items():
+def _parameter(out: Settings, item: tuple, into: dict, at: str, lenient: bool) -> None:
+    """One ``(key, value)`` into ``into``; an unknown key is a warning when
+    ``lenient`` (soxspipe's file holds other recipes' keys), else an error."""
+    key, value = item
+    try:
+        par = params.lookup(str(key), at)
+    except SettingsError as exc:
+        if not lenient:
+            raise
+        out.warnings.append(f"{exc}; ignored")
+        return
+    into[par.name] = par.coerce(value, at)
+
+
+def _arm_section(out: Settings, arm: str, block, at: str, lenient: bool) -> None:
+    """An arm's own parameters and QC ranges."""
+    if not isinstance(block, dict):
+        raise SettingsError(f"{at}: expected a mapping")
+    for key, value in block.items():
         if key in QC_BLOCK_KEYS:
-            out.ranges["*"] = _parse_ranges(value, f"{where}.{key}", soxspipe_style,
-                                            out.warnings)
-        elif _norm(key).upper() in kw.ARMS:
-            arm = _norm(key).upper()
-            if not isinstance(value, dict):
-                raise SettingsError(f"{where}.{key}: expected a mapping")
-            for sub, block in value.items():
-                if sub in QC_BLOCK_KEYS:
-                    out.ranges[arm] = _parse_ranges(block, f"{where}.{key}.{sub}",
-                                                    soxspipe_style, out.warnings)
-                else:
-                    parameter(sub, block, out.arm_values.setdefault(arm, {}),
-                              f"{where}.{key}")
-        elif soxspipe_style and _norm(key) in ("acq", "uvb"):   # arms soxs_mdark never sees
-            out.warnings.append(f"{where}.{key}: not a SOXS arm of soxs_mdark; ignored")
+            out.ranges[arm] = _parse_ranges(value, f"{at}.{key}", lenient, out.warnings)
         else:
-            parameter(key, value, out.values, where)
-    return out
+            _parameter(out, (key, value), out.arm_values.setdefault(arm, {}), at, lenient)
 
 
 def load(path) -> Settings:

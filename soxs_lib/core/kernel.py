@@ -143,16 +143,14 @@ def _stack_clip(vals, m, const):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _finish(sums, counts, p, mean, m, n, q, pvar, const):
+def _finish(sums, counts, p, mean, m, n, pvar, const):
     """Store the mean of the m surviving samples of n valid ones (as
-    ``model.finish`` does for whole arrays); the pixel's QUAL flags."""
+    ``model.finish`` does for whole arrays); LOWCOVER if too few survive."""
     sums[0, p] = mean
     sums[1, p] = np.sqrt((const[S_T2] + max(mean - const[LBAR], 0.0)) / m + pvar)
     counts[0, p] = m
     counts[1, p] = n - m
-    if 2 * m < const[NFRAMES]:
-        q |= flags.LOWCOVER
-    return q
+    return flags.LOWCOVER if 2 * m < const[NFRAMES] else 0
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -196,14 +194,14 @@ def clip_and_combine(stack, frames, const, pix, sums, counts, qual):
                 # nothing can be clipped: no sample is rogue in its frame, and
                 # every one is within kstack * s_t (the smallest noise sigma)
                 # of the median; most pixels of a dark take this path
-                qual[p] = _finish(sums, counts, p, total / n, n, n, q, pix[1, p], const)
+                qual[p] = q | _finish(sums, counts, p, total / n, n, n, pix[1, p], const)
             else:
                 _sort(vals, fidx, n)
                 m = _stack_clip(vals, _frame_clip(vals, fidx, ref, n, frames, const), const)
                 total = 0.0
                 for j in range(m):
                     total += vals[j]
-                qual[p] = _finish(sums, counts, p, total / m, m, n, q, pix[1, p], const)
+                qual[p] = q | _finish(sums, counts, p, total / m, m, n, pix[1, p], const)
 
 
 # one signature, whatever the block: the stack and the (2, P) arrays are views

@@ -20,6 +20,7 @@ from astropy.time import Time, TimeDelta
 
 from soxs_lib.config import keywords as kw
 from soxs_lib.io.fitsutil import put
+from soxs_lib.io.rawheader import raw_header
 from soxs_lib.config.detector import detector
 
 SHAPES = {"NIR": (2048, 2048), "VIS": (4096, 908)}   # (NAXIS2, NAXIS1), unbinned
@@ -71,160 +72,132 @@ def _hot_positions(rng, shape, fraction, pattern):
     return hot
 
 
-def simulate_darks(outdir, arm: str = "NIR", nframes: int = 5, exptime: float = 300.0,
-                   dark_rate: float | None = None, ron: float | None = None,
-                   hot_fraction: float = 0.002, cosmics_per_frame: int = 400,
-                   bias_level: float = 1000.0, binning: int = 1, seed: int = 1,
-                   pattern=None, start: str = "2026-01-11T08:29:24",
-                   dtype=None, readout=None, write_sof: bool = True,
-                   tpl_nexp: int | None = None, prefix: str = "SOXS") -> Truth:
-    """Write ``nframes`` raw darks to ``outdir`` (and ``mdark.sof`` beside
-    them, naming them by file name); return the truth.  ``tpl_nexp``: the
-    frames the template announces (default ``nframes``; more makes an
-    incomplete template); ``readout``: the readout mode, its CURID or
-    CURNAME (``static_calib/detectors.yaml``; default the arm's first);
-    ``prefix`` starts the file names."""
-    rng = np.random.default_rng(seed)
-    det = detector(arm)
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    binx = biny = binning if arm == "VIS" else 1
-    shape = (SHAPES[arm][0] // biny, SHAPES[arm][1] // binx)
-    r0, r1, c0, c1 = det.science_region(binx, biny)
-    sci = (r1 - r0, c1 - c0)
-    gain = det.gain
-    ron = det.ron if ron is None else ron
+@dataclass
+class DarkSpec:
+    """A set of raw darks to simulate (``simulate_darks``' keyword arguments)."""
+
+    arm: str = "NIR"
+    nframes: int = 5
+    exptime: float = 300.0
+    dark_rate: float | None = None        # e-/s/pixel; default the arm's
+    ron: float | None = None              # e-; default the detector's
+    hot_fraction: float = 0.002
+    cosmics_per_frame: int = 400
+    bias_level: float = 1000.0            # ADU (VIS)
+    binning: int = 1                      # VIS only
+    seed: int = 1
+    pattern: object = None                # a bad-pixel map placing the hot pixels
+    start: str = "2026-01-11T08:29:24"    # DATE-OBS of the first frame
+    dtype: object = None                  # default float32 NIR, uint16 VIS
+    readout: object = None                # mode, CURID or CURNAME; default the arm's first
+    write_sof: bool = True
+    tpl_nexp: int | None = None           # frames announced; more: an incomplete template
+    prefix: str = "SOXS"                  # start of the file names
+
+
+def _signal(spec: DarkSpec, det, rng, sci: tuple, ron: float) -> dict:
+    """The true dark signal (e-) of the science region and its parts."""
+    binx = biny = spec.binning if spec.arm == "VIS" else 1
+    dark_rate = spec.dark_rate
     if dark_rate is None:
-        dark_rate = 0.005 if arm == "NIR" else 0.0001
-    level = dark_rate * exptime * binx * biny
+        dark_rate = 0.005 if spec.arm == "NIR" else 0.0001
+    level = dark_rate * spec.exptime * binx * biny
     dark = np.clip(level * (1 + 0.05 * rng.standard_normal(sci)), 0, None)
-    hot = _hot_positions(rng, sci, hot_fraction, pattern)
+    hot = _hot_positions(rng, sci, spec.hot_fraction, spec.pattern)
     noise1 = np.sqrt(ron ** 2 + level)
-    full_well = (det.saturation - (bias_level if det.bias_from_overscan else 0)) * gain
+    full_well = (det.saturation - (spec.bias_level if det.bias_from_overscan else 0)) * det.gain
     # excess log-uniform from 0.5 single-frame sigmas to beyond saturation
     excess = np.zeros(sci)
     top = max(3000 * noise1, 1.5 * full_well)
     excess[hot] = noise1 * np.exp(rng.uniform(np.log(0.5), np.log(top / noise1), hot.sum()))
     dark = dark + excess
-    saturated = dark >= full_well * 1.05
-    if dtype is None:
-        dtype = np.float32 if arm == "NIR" else np.uint16
-    curid, curname = det.readout(readout)
-    t0 = Time(start, format="isot", scale="utc")
-    cosmics, biases, paths = [], [], []
-    for i in range(nframes):
-        e = rng.poisson(dark).astype(np.float64) + ron * rng.standard_normal(sci)
-        hits = rng.choice(sci[0] * sci[1], size=cosmics_per_frame, replace=False)
-        amp = rng.uniform(200, 20000, size=hits.size)
-        flat = e.reshape(-1)
-        flat[hits] += amp
-        hit_rows, hit_cols = np.divmod(hits, sci[1])
-        for dr, dc in ((0, 1), (1, 0)):   # charge spilling into a neighbour
-            ok = (hit_rows + dr < sci[0]) & (hit_cols + dc < sci[1])
-            e[hit_rows[ok] + dr, hit_cols[ok] + dc] += amp[ok] * rng.uniform(0.05, 0.3, ok.sum())
-            hits = np.concatenate([hits, (hit_rows[ok] + dr) * sci[1] + hit_cols[ok] + dc])
-        cosmics.append(np.unique(hits))
-        img = ron / gain * rng.standard_normal(shape)
-        bias = 0.0
-        if det.bias_from_overscan:
-            bias = bias_level + rng.normal(0, 3)
-            img += bias
-        img[r0:r1, c0:c1] = e / gain + bias
-        if np.issubdtype(dtype, np.integer):
-            img = np.clip(np.rint(img), 0, det.saturation)
-        else:
-            img = np.minimum(img, det.saturation)
-        biases.append(bias)
-        t = t0 + TimeDelta((exptime + 30.0) * i, format="sec")
-        hdr = _header(arm, exptime, t, i, tpl_nexp or nframes, binx, biny, gain, ron,
-                      (curid, curname), t0)
-        hdu = fits.PrimaryHDU(header=hdr)
-        if dtype == np.uint16:
-            hdu.data = img.astype(np.uint16)   # astropy writes BITPIX=16, BZERO=32768
-        else:
-            hdu.data = img.astype(dtype)
-        path = outdir / f"{prefix}_{arm}_DARK_{exptime:g}s_{i + 1:03d}.fits"
-        hdu.writeto(path, overwrite=True)
-        paths.append(path)
-    if write_sof:
-        (outdir / "mdark.sof").write_text(
-            "".join(f"{p.name} {kw.raw_tag(arm)}\n" for p in paths))
-    return Truth(arm=arm, exptime=exptime, gain=gain, ron=ron, dark=dark, hot=hot,
-                 excess=excess, cosmics=cosmics, bias_adu=biases, saturated=saturated,
-                 paths=paths)
+    return dict(dark=dark, hot=hot, excess=excess, saturated=dark >= full_well * 1.05)
 
 
-# what a real SOXS dark carries besides what soxs_mdark reads (soxspipe
-# harvests them): the template and OB, the arm's slit and simulation flag,
-# the acquisition filter wheel, the telescope parked at the zenith
-TEMPLATE_ID, TEMPLATE_NAME = "SOXS_gen_cal_Dark", "Dark"
-SLIT_KEYWORDS = {"NIR": ("ESO INS NISE NAME", "ESO INS NISE SWSIM", "BLANK"),
-                 "VIS": ("ESO INS VISE NAME", "ESO INS VISE SWSIM", "BLANK")}
+def _cosmics(rng, e: np.ndarray, n: int) -> np.ndarray:
+    """Add ``n`` cosmic-ray hits to ``e`` (e-, in place); the pixels hit."""
+    sci = e.shape
+    hits = rng.choice(sci[0] * sci[1], size=n, replace=False)
+    amp = rng.uniform(200, 20000, size=hits.size)
+    flat = e.reshape(-1)
+    flat[hits] += amp
+    hit_rows, hit_cols = np.divmod(hits, sci[1])
+    for dr, dc in ((0, 1), (1, 0)):   # charge spilling into a neighbour
+        ok = (hit_rows + dr < sci[0]) & (hit_cols + dc < sci[1])
+        e[hit_rows[ok] + dr, hit_cols[ok] + dc] += amp[ok] * rng.uniform(0.05, 0.3, ok.sum())
+        hits = np.concatenate([hits, (hit_rows[ok] + dr) * sci[1] + hit_cols[ok] + dc])
+    return np.unique(hits)
 
 
-def _header(arm, exptime, t, i, n, binx, biny, gain, ron, readout, t0) -> fits.Header:
-    """A raw SOXS dark's primary header; ``readout``: (CURID, CURNAME)."""
-    h = fits.Header()
-    stamp = t.isot[:23]
-    slit_key, swsim_key, slit = SLIT_KEYWORDS[arm]
-    cards = [
-        ("ORIGIN", "ESO-LASILLA", "European Southern Observatory"),
-        ("TELESCOP", "ESO-NTT", "ESO Telescope designation"),
-        ("INSTRUME", "SOXS", "Instrument used"),
-        ("OBJECT", "DARK", "Original target"),
-        ("RA", 0.0, "[deg] telescope pointing"),
-        ("DEC", -29.2567, "[deg] telescope pointing"),
-        ("EQUINOX", 2000.0, "Standard FK5 (years)"),
-        ("RADESYS", "FK5", "Coordinate reference frame"),
-        ("EXPTIME", float(exptime), "Integration time [s]"),
-        ("DATE-OBS", stamp, "Observing date"),
-        ("MJD-OBS", float(t.mjd), "Obs start"),
-        ("UTC", float((t.mjd % 1) * 86400), "[s] UTC at start"),
-        ("ARCFILE", f"SOXS.{stamp}.fits", "Archive file name"),
-        ("PI-COI", "UNKNOWN", "PI-COI name"),
-        ("ESO OBS ID", 200000000 + int(round(t0.mjd * 100)) % 100000000, "Observation block ID"),
-        ("ESO OBS NAME", f"Calib_{arm}_Dark", "OB name"),
-        ("ESO OBS START", t0.isot[:19], "OB start time"),
-        ("ESO OBS TPLNO", 1, "Template number within OB"),
-        ("ESO OBS NTPL", 1, "Number of templates within OB"),
-        ("ESO OBS TARG NAME", "Calibration", "OB target name"),
-        ("ESO TPL ID", TEMPLATE_ID, "Template signature ID"),
-        ("ESO TPL NAME", TEMPLATE_NAME, "Template name"),
-        ("ESO TPL START", t0.isot[:19], "TPL start time"),
-        ("ESO TPL NEXP", n, "Number of exposures within template"),
-        ("ESO TPL EXPNO", i + 1, "Exposure number within template"),
-        ("ESO DPR CATG", "CALIB", "Observation category"),
-        ("ESO DPR TYPE", "DARK", "Observation type"),
-        ("ESO DPR TECH", "IMAGE", "Observation technique"),
-        ("ESO SEQ ARM", arm, "Arm"),
-        ("ESO DET READ CURID", int(readout[0]), "Used readout mode id"),
-        ("ESO DET READ CURNAME", readout[1], "Used readout mode name"),
-    ]
-    if arm in kw.BINNED_ARMS:
-        cards += [("ESO DET BINX", binx, "Binning factor along X"),
-                  ("ESO DET BINY", biny, "Binning factor along Y")]
-    cards += [
-        ("ESO DET OUT1 GAIN", 1.0 / gain, "Conversion from electrons to ADU"),
-        ("ESO DET OUT1 CONAD", gain, "Conversion from ADUs to electrons"),
-        ("ESO DET CHIP RON", ron, "Readout noise per output (e-)"),
-        ("ESO INS ACFW ID", "Free", "Acquisition filter wheel position"),
-        (slit_key, slit, "Slit name"),
-        (swsim_key, False, "Simulation of the slit wheel"),
-        ("ESO TEL ALT", 90.0, "[deg] Alt angle at start"),
-        ("ESO TEL AZ", 0.0, "[deg] Az angle at start"),
-        ("ESO TEL AIRM START", 1.0, "Airmass at start"),
-        ("ESO TEL AIRM END", 1.0, "Airmass at end"),
-    ]
-    if arm == "NIR":
-        cards += [("ESO DET DIT", float(exptime), "Integration time"),
-                  ("ESO DET NDIT", 1, "Number of sub-integrations"),
-                  ("ESO INS TEMP217 VAL", 40.0, "[K] NIR detector temperature")]
+def _raw(spec: DarkSpec, det, rng, e: np.ndarray, shape: tuple, ron: float):
+    """A raw frame in ADU around the science region ``e`` (e-), and its bias."""
+    b = spec.binning if spec.arm == "VIS" else 1
+    r0, r1, c0, c1 = det.science_region(b, b)
+    img = ron / det.gain * rng.standard_normal(shape)
+    bias = 0.0
+    if det.bias_from_overscan:
+        bias = spec.bias_level + rng.normal(0, 3)
+        img += bias
+    img[r0:r1, c0:c1] = e / det.gain + bias
+    dtype = spec.dtype or (np.float32 if spec.arm == "NIR" else np.uint16)
+    if np.issubdtype(dtype, np.integer):
+        img = np.clip(np.rint(img), 0, det.saturation)
     else:
-        cards += [("ESO INS TEMP104 VAL", -110.0, "[C] VIS detector temperature")]
-    cards += [("ESO INS TEMP301 VAL", 12.0, "[C] common path temperature")]
-    for k, v, c in cards:
-        put(h, k, v, c)
-    return h
+        img = np.minimum(img, det.saturation)
+    # uint16: astropy writes BITPIX=16, BZERO=32768
+    return img.astype(dtype), bias
+
+
+def simulate_darks(outdir, **options) -> Truth:
+    """Write raw darks to ``outdir`` (and ``mdark.sof`` beside them, naming
+    them by file name).
+
+    Parameters
+    ----------
+    outdir : str or Path
+        The folder, made if needed.
+    **options
+        The fields of ``DarkSpec``.
+
+    Returns
+    -------
+    Truth
+
+    Raises
+    ------
+    TypeError
+        An option ``DarkSpec`` does not have.
+    """
+    spec = DarkSpec(**options)
+    rng = np.random.default_rng(spec.seed)
+    det = detector(spec.arm)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    binx = biny = spec.binning if spec.arm == "VIS" else 1
+    shape = (SHAPES[spec.arm][0] // biny, SHAPES[spec.arm][1] // binx)
+    r0, r1, c0, c1 = det.science_region(binx, biny)
+    sci = (r1 - r0, c1 - c0)
+    ron = det.ron if spec.ron is None else spec.ron
+    truth = _signal(spec, det, rng, sci, ron)
+    readout = det.readout(spec.readout)
+    t0 = Time(spec.start, format="isot", scale="utc")
+    cosmics, biases, paths = [], [], []
+    for i in range(spec.nframes):
+        e = rng.poisson(truth["dark"]).astype(np.float64) + ron * rng.standard_normal(sci)
+        cosmics.append(_cosmics(rng, e, spec.cosmics_per_frame))
+        img, bias = _raw(spec, det, rng, e, shape, ron)
+        biases.append(bias)
+        t = t0 + TimeDelta((spec.exptime + 30.0) * i, format="sec")
+        hdr = raw_header(spec.arm, spec.exptime, (t0, t, i, spec.tpl_nexp or spec.nframes),
+                      (binx, biny), (det.gain, ron, readout))
+        path = outdir / f"{spec.prefix}_{spec.arm}_DARK_{spec.exptime:g}s_{i + 1:03d}.fits"
+        fits.PrimaryHDU(img, hdr).writeto(path, overwrite=True)
+        paths.append(path)
+    if spec.write_sof:
+        (outdir / "mdark.sof").write_text(
+            "".join(f"{p.name} {kw.raw_tag(spec.arm)}\n" for p in paths))
+    return Truth(arm=spec.arm, exptime=spec.exptime, gain=det.gain, ron=ron,
+                 cosmics=cosmics, bias_adu=biases, paths=paths, **truth)
 
 
 # a night of raw frames: (sub-folder, arm, frames, EXPTIME, binning, readout,
@@ -261,8 +234,8 @@ def simulate_night(outdir, seed: int = 1, cosmics_per_frame: int = 100) -> list[
     t = Time("2026-01-11T19:00:00", format="isot", scale="utc")
     for k, (arm, dpr) in enumerate([("NIR", "FLAT"), ("VIS", "FLAT"), ("VIS", "BIAS"),
                                     ("VIS", "BIAS"), ("VIS", "BIAS")]):
-        hdr = _header(arm, 1.0 if dpr == "FLAT" else 0.0, t, k, 1, 1, 1, 1.0, 3.0,
-                      detector(arm).readout(), t)
+        hdr = raw_header(arm, 1.0 if dpr == "FLAT" else 0.0, (t, t, k, 1), (1, 1),
+                      (1.0, 3.0, detector(arm).readout()))
         put(hdr, kw.DPR_TYPE, dpr, "Observation type")
         data = rng.normal(1000, 5, (64, 64)).astype(np.float32)
         fits.PrimaryHDU(data, hdr).writeto(raw / f"SOXS_{arm}_{dpr}_{k + 1:03d}.fits",

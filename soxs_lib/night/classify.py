@@ -85,6 +85,27 @@ def _left_out(path: Path, st, reason: str) -> Frame:
     return Frame(str(path), st.st_size, st.st_mtime, reason=reason)
 
 
+def _refusal(h) -> str:
+    """Why a header is not of a raw dark or master bias soxs_mdark reduces;
+    empty if it is."""
+    instrument = str(h.get(kw.INSTRUME, "")).strip()
+    if instrument != "SOXS":
+        return f"other instrument ({kw.INSTRUME} = {instrument!r})"
+    catg = str(h.get(kw.PRO_CATG, "")).strip()
+    if catg and catg != kw.BIAS_TAG:
+        return f"a product ({kw.PRO_CATG} = {catg})"
+    dpr = str(h.get(kw.DPR_TYPE, "")).strip().upper()
+    if not catg and dpr != kw.DARK_DPR_TYPE:
+        return f"not a dark ({kw.DPR_TYPE} = {dpr or 'absent'})"
+    arm = str(h.get(kw.SEQ_ARM, "")).strip().upper()
+    if arm not in kw.ARMS:
+        return f"arm {kw.SEQ_ARM} = {arm or 'absent'!r} is not one soxs_mdark reduces"
+    need = ((kw.EXPTIME, kw.MJD_OBS, kw.DATE_OBS) if not catg else ()) + \
+        (kw.READ_CURID, kw.READ_CURNAME) + kw.binning_keywords(arm)
+    missing = [k for k in need if k not in h]
+    return f"missing keyword(s) {', '.join(missing)}" if missing else ""
+
+
 def classify(path: Path) -> Frame:
     """Read the headers of one file and say what it is.
 
@@ -107,25 +128,11 @@ def classify(path: Path) -> Frame:
         h = read_header(path)
     except InputError as exc:
         return _left_out(path, st, f"unreadable: {exc}")
-    instrument = str(h.get(kw.INSTRUME, "")).strip()
-    if instrument != "SOXS":
-        return _left_out(path, st, f"other instrument ({kw.INSTRUME} = {instrument!r})")
+    reason = _refusal(h)
+    if reason:
+        return _left_out(path, st, reason)
     catg = str(h.get(kw.PRO_CATG, "")).strip()
-    if catg and catg != kw.BIAS_TAG:
-        return _left_out(path, st, f"a product ({kw.PRO_CATG} = {catg})")
-    if not catg:
-        dpr = str(h.get(kw.DPR_TYPE, "")).strip().upper()
-        if dpr != kw.DARK_DPR_TYPE:
-            return _left_out(path, st, f"not a dark ({kw.DPR_TYPE} = {dpr or 'absent'})")
     arm = str(h.get(kw.SEQ_ARM, "")).strip().upper()
-    if arm not in kw.ARMS:
-        return _left_out(path, st, f"arm {kw.SEQ_ARM} = {arm or 'absent'!r} is not one "
-                                   f"soxs_mdark reduces")
-    need = ((kw.EXPTIME, kw.MJD_OBS, kw.DATE_OBS) if not catg else ()) + \
-        (kw.READ_CURID, kw.READ_CURNAME) + kw.binning_keywords(arm)
-    missing = [k for k in need if k not in h]
-    if missing:
-        return _left_out(path, st, f"missing keyword(s) {', '.join(missing)}")
     try:
         mjd = float(h.get(kw.MJD_OBS, math.nan))
         exptime = float(h.get(kw.EXPTIME, math.nan))

@@ -44,6 +44,7 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
     -------
     SetOutcome
     """
+    from soxs_lib.pipeline.plotter import PlotProcess
     from soxs_lib.pipeline.run import run_mdark
     t0 = time.perf_counter()
     argv = ["mdark", str(sof), "-o", str(workspace)]
@@ -54,7 +55,8 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
     with _ONE_AT_A_TIME:
         try:
             res = run_mdark([str(sof)], workspace, settings_path, {"nthreads": nthreads},
-                            overwrite=True, argv=argv, fork=fork, name=Path(sof).stem)
+                            overwrite=True, argv=argv, plotter=PlotProcess(fork),
+                            name=Path(sof).stem)
         except SoxsError as exc:
             out = SetOutcome.failed(sof, exc, exc.exit_status)
         except Exception as exc:      # noqa: BLE001 - one broken set never stops the night

@@ -23,7 +23,7 @@ from soxs_lib.io.naming import plots_dir, product_stem, products_dir, set_files
 from soxs_lib.io.product import build_hdus, write_product
 from soxs_lib.io.publish import ProductSet, ensure_dir, sweep_workspace
 from soxs_lib.pipeline.report import qc_table, report
-from soxs_lib.runtime.child import Child, InThread, can_fork
+from soxs_lib.runtime.child import Child, InThread
 
 log = logging.getLogger("soxs")
 
@@ -55,10 +55,38 @@ class Result:
         self.md, self.products, self.plots, self.text = md, products, plots, text
 
 
+def _log_inputs(fs, settings, values, overrides: dict) -> None:
+    log.info("soxs_mdark %s: %d %s raw darks, EXPTIME %g s", __version__, len(fs.raws),
+             fs.arm, fs.exptime)
+    for img in fs.raws:
+        log.info("  raw  %s", img.path)
+    if fs.bias is not None:
+        log.info("  bias %s", fs.bias)
+    if settings.path is not None:
+        log.info("  settings %s", Path(settings.path).resolve())
+    given = {params.lookup(k).name for k in overrides}
+    arm_settings = settings.values_for(fs.arm)
+    for p in params.PARAMETERS:
+        origin = ("command line" if p.name in given else "settings file"
+                  if p.name in arm_settings else "default")
+        log.info("  parameter %s = %s (%s)", p.name, getattr(values, p.name), origin)
+    for note in settings.notes(fs.arm):
+        log.warning("%s", note)
+
+
+def _log_master(md: MasterDark) -> None:
+    for f in md.frames:
+        log.info("  frame %s: bias %.2f ADU, level %.3f e-, sigma %.3f e-, "
+                 "rogue %.2e", f.name, f.bias_adu, f.level, f.sigma, f.rogue_frac)
+    for step, secs in md.timings.items():
+        log.info("  %s: %.3f s", step, secs)
+    for line in qc_table(md):
+        log.info("  %s", line)
+
+
 def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | None = None,
               overwrite: bool = False, argv: list[str] | None = None,
-              plotter: PlotProcess | None = None, fork: bool = True,
-              name: str | None = None) -> Result:
+              plotter: PlotProcess | None = None, name: str | None = None) -> Result:
     """``soxs mdark``: reduce one set into the workspace ``outdir``.
 
     Parameters
@@ -77,11 +105,9 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
     argv : list of str, optional
         The command line, for the log's rerun line.
     plotter : PlotProcess, optional
-        Forked earlier by the caller (the run ends it); by default one is
-        made here.
-    fork : bool
-        Use forked processes (the plot, the frame statistics); False where
-        this process may not fork safely (a thread of a Dask worker).
+        Made earlier by the caller (the run ends it); by default one is
+        made here.  The frame statistics fork as it did: a caller that may
+        not fork (a thread of a Dask worker) passes ``PlotProcess(False)``.
     name : str, optional
         The products' name without extension (``reduce all``: the SOF's);
         by default ``naming.product_stem``.
@@ -104,30 +130,14 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
     publisher = fs = None
     try:
         if plotter is None:
-            plotter = PlotProcess(fork)  # imports matplotlib while the master is made
+            plotter = PlotProcess()  # imports matplotlib while the master is made
         settings = (settings_mod.load(settings_path) if settings_path
                     else settings_mod.Settings())
         overrides = overrides or {}
         params.resolve(settings.values, overrides, source="command line")  # fail early
         fs = load_frameset(collect_inputs(inputs))
-        arm_settings = settings.values_for(fs.arm)
-        values = params.resolve(arm_settings, overrides, source="command line")
-        notes = settings.notes(fs.arm)
-        log.info("soxs_mdark %s: %d %s raw darks, EXPTIME %g s", __version__, len(fs.raws),
-                 fs.arm, fs.exptime)
-        for img in fs.raws:
-            log.info("  raw  %s", img.path)
-        if fs.bias is not None:
-            log.info("  bias %s", fs.bias)
-        if settings.path is not None:
-            log.info("  settings %s", Path(settings.path).resolve())
-        given = {params.lookup(k).name for k in overrides}
-        for p in params.PARAMETERS:
-            origin = ("command line" if p.name in given else "settings file"
-                      if p.name in arm_settings else "default")
-            log.info("  parameter %s = %s (%s)", p.name, getattr(values, p.name), origin)
-        for note in notes:
-            log.warning("%s", note)
+        values = params.resolve(settings.values_for(fs.arm), overrides, source="command line")
+        _log_inputs(fs, settings, values, overrides)
 
         root = Path(outdir)
         ensure_dir(products_dir(root))
@@ -141,16 +151,9 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         # the frames are measured in a forked process while this one loads
         # the kernel: both hold the GIL
         md = make_master_dark(fs, values, settings.qc_ranges(fs.arm), plotter.send_master,
-                              Child if fork and can_fork() else InThread)
+                              Child if plotter.pid is not None else InThread)
         signals.check()               # one Python dropped: stop before writing
-
-        for f in md.frames:
-            log.info("  frame %s: bias %.2f ADU, level %.3f e-, sigma %.3f e-, "
-                     "rogue %.2e", f.name, f.bias_adu, f.level, f.sigma, f.rogue_frac)
-        for step, secs in md.timings.items():
-            log.info("  %s: %.3f s", step, secs)
-        for line in qc_table(md):
-            log.info("  %s", line)
+        _log_master(md)
 
         title = f"{fits_path.stem}  ({len(md.frameset.raws)} x {md.arm} dark, {md.exptime:g} s)"
         plotter.submit(plot_data(md, title), publisher.stage(plot_path))
@@ -166,7 +169,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         products = {kw.product_tag(md.arm): fits_path, "LOG": log_path}
         plots = {"QC": plot_path}
         return Result(md, products, plots,
-                      report(md, products, plots, elapsed, notes + md.notes))
+                      report(md, products, plots, elapsed, settings.notes(fs.arm) + md.notes))
     finally:
         if plotter is not None:
             plotter.cancel()          # a no-op once the plot is written
