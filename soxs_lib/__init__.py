@@ -7,6 +7,9 @@ Its sub-packages are layers, each importing only those before it:
 ``night`` (a night's workspace), ``cli`` (the ``soxs`` command).
 """
 
+import time
+
+STARTED = time.perf_counter()   # the first of soxs_lib to run: the run's timeline starts here
 __version__ = "0.1.0"
 PIPELINE = "soxs"
 PIPE_ID = f"{PIPELINE}/{__version__}"

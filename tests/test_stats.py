@@ -81,9 +81,15 @@ def _arrays():
     yield rng.exponential(2.0, n).astype(np.float32)
     yield np.full(n, 4.0, np.float32)
     yield np.arange(7, dtype=np.float32)
+    # like ERR: nearly half the values tied just below the median, the rest
+    # spread above: a band with ties at its end, around a median without
+    tied = np.concatenate([np.full(n * 48 // 100, 1.9, np.float32),
+                           (1.9 + rng.exponential(0.05, n - n * 48 // 100)).astype(np.float32)])
+    yield rng.permutation(tied)
+    yield rng.permutation(tied[::-1] * -1)                          # the tie above it
 
 
-@pytest.mark.parametrize("k", range(6))
+@pytest.mark.parametrize("k", range(8))
 def test_median_is_numpys(k):
     x = list(_arrays())[k]
     before = x.copy()
@@ -111,7 +117,7 @@ def grouped_by_partition(x):
     return mid - w / 2 + w * (n / 2 - below) / equal, plain
 
 
-@pytest.mark.parametrize("k", range(6))
+@pytest.mark.parametrize("k", range(8))
 def test_grouped_median_by_bracket_equals_the_partition(k):
     from soxs_lib.core.hotpix import grouped_median
     x = list(_arrays())[k]

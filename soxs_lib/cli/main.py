@@ -198,19 +198,19 @@ def _simulate(args, _argv) -> int:
 
 
 def _mdark(args, argv) -> int:
-    # fork the plotting process before the heavy imports: it imports
-    # matplotlib on the other core while this one imports astropy and numba
-    from soxs_lib.pipeline.plotter import PlotProcess
-    plotter = PlotProcess()
+    # fork the plotting and stacking processes before the heavy imports: the
+    # stacker loads the kernel on the other core while this one imports astropy
+    from soxs_lib.pipeline.children import RunChildren
+    children = RunChildren.fork()
     try:
         from soxs_lib.pipeline.run import run_mdark
     except BaseException:
-        plotter.cancel()
+        children.cancel()
         raise
     overrides = {k[4:]: v for k, v in vars(args).items()
                  if k.startswith("par_") and v is not None}
     result = run_mdark(args.inputs, args.outdir, args.settings, overrides,
-                       args.overwrite, argv, plotter)
+                       args.overwrite, argv, children)
     print(result.text)
     return 0 if result.md.qc_passed else EXIT_QC_FAILED
 

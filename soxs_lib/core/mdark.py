@@ -164,11 +164,11 @@ def _kernel(threads: int):
     return stack
 
 
-def _measure_and_load(fs, values: Values, cal: Calibration, elsewhere, outside: bool):
-    """The frame measures, and the stacking module (None for ``outside``)."""
+def _measure_and_load(fs, values: Values, cal: Calibration, elsewhere, here: bool):
+    """The frame measures, and the stacking module if it stacks ``here``."""
     call = elsewhere(measure_frames, fs, values, cal) if elsewhere else None
     try:
-        stack = None if outside else _kernel(values.nthreads)
+        stack = _kernel(values.nthreads) if here else None
         return (call.result() if call else measure_frames(fs, values, cal)), stack
     finally:
         if call:
@@ -193,7 +193,8 @@ def _qc(used, res: StackResult, med: float, rms: float, s_t: float, ndropped: in
 def make_master_dark(fs, values: Values, qc_ranges: dict,
                      stacked: Callable[[np.ndarray, tuple], None] | None = None,
                      elsewhere: Callable | None = None,
-                     combine: Callable | None = None) -> MasterDark:
+                     combine: Callable | None = None,
+                     stacker: Callable | None = None) -> MasterDark:
     """Make a master dark from a checked set of raw darks.
 
     Parameters
@@ -218,6 +219,10 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
     combine : callable, optional
         The combiner of ``stack_method = cpl`` (see ``combine_outside``);
         only the PyEsoRex recipe, which has PyCPL, can pass it.
+    stacker : callable, optional
+        ``stacker(fs, model, values, cal)`` stacks as ``stack_set`` does,
+        elsewhere (``soxs mdark``: a child that loaded the kernel while this
+        process started); the kernel is then never loaded here.
 
     Returns
     -------
@@ -240,13 +245,16 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
                             "--stack_method=cpl <sof>); soxs mdark stacks with 'soxs'")
     t0 = time.perf_counter()
     cal = calibration(fs)
-    measures, stack = _measure_and_load(fs, values, cal, elsewhere, outside)
+    measures, stack = _measure_and_load(fs, values, cal, elsewhere,
+                                        not outside and stacker is None)
     used, infos, dropped = keep_usable(fs, measures)
     model = _frame_model(used, infos, measures.s_t, cal)
     t1 = time.perf_counter()
 
     if outside:
         res = combine_outside(used, infos, model, values, cal, combine)
+    elif stacker is not None:
+        res = stacker(used, model, values, cal)
     else:
         res = stack_set(used, model, values, cal, stack)
     if stacked is not None:
@@ -263,5 +271,5 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
     return MasterDark(arm=used.arm, exptime=used.exptime, frameset=used, params=values,
                       flux=res.flux, err=res.err, qual=res.qual, nused=res.nused,
                       gain=cal.gain, region=cal.region, frames=infos, qc=results,
-                      timings={"frame statistics": t1 - t0, "stacking": t2 - t1,
+                      timings={"statistics": t1 - t0, "stacking": t2 - t1,
                                "hot pixels and QC": t3 - t2}, notes=notes, dropped=dropped)

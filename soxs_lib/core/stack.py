@@ -74,7 +74,7 @@ def warm_up(threads: int = 0) -> None:
 
 
 def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes: int,
-                 bias=None, threads: int = 0) -> StackResult:
+                 bias=None, threads: int = 0, out: tuple | None = None) -> StackResult:
     """Stream the science region of ``images`` through the kernel
     in blocks of rows.
 
@@ -99,6 +99,10 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
         (e-^2) added, of the region's shape (a master bias); zeros if None.
     threads : int
         Kernel threads (``n_threads``).
+    out : tuple of numpy.ndarray, optional
+        Where to write: (2, rows, columns) float32 FLUX and ERR, (2, rows,
+        columns) uint16 samples used and rejected, (rows, columns) uint8
+        QUAL (memory another process shares); new arrays if None.
 
     Returns
     -------
@@ -109,9 +113,9 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
     r0, r1, c0, c1 = region
     nfr, ncol = len(images), c1 - c0
     rows = int(max(1, min(r1 - r0, chunk_bytes // (2 * nfr * ncol * 4))))
-    sums = np.empty((2, r1 - r0, ncol), np.float32)       # FLUX, ERR
-    counts = np.empty((2, r1 - r0, ncol), np.uint16)      # used, rejected
-    qual = np.empty((r1 - r0, ncol), np.uint8)
+    sums, counts, qual = out or (np.empty((2, r1 - r0, ncol), np.float32),   # FLUX, ERR
+                                 np.empty((2, r1 - r0, ncol), np.uint16),    # used, rejected
+                                 np.empty((r1 - r0, ncol), np.uint8))
     pix = (np.zeros((2, r1 - r0, ncol), np.float32) if bias is None else
            np.stack([np.asarray(b, np.float32) for b in bias]))
     raw_bufs = [None] * nfr

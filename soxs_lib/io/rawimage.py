@@ -22,10 +22,11 @@ from pathlib import Path
 from astropy.io import fits
 import numpy as np
 
-from soxs_lib.config.errors import InputError, Truncated
+from soxs_lib.config.errors import InputError
 from soxs_lib.io.archive import decompress, reader, sniff
 from soxs_lib.io.fitsfile import image_hdu, quiet_astropy
 from soxs_lib.io import tiles
+from soxs_lib.io.rows import RowSource, read_rows
 
 _BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
@@ -191,19 +192,15 @@ class RawImage:
         if self._tmp is not None and self._tmp.closed:
             raise InputError(f"{self.path}: read after close (its decompressed copy is gone)")
         self.open()
-        ncol = self.shape[1]
-        if out is None:
-            out = np.empty((r1 - r0, ncol), dtype=self.dtype)
-        nbytes = (r1 - r0) * ncol * self.dtype.itemsize
-        view = memoryview(out.reshape(-1).view(np.uint8))[:nbytes]
-        pos = self._offset + r0 * ncol * self.dtype.itemsize
-        got = 0
-        while got < nbytes:
-            n = os.preadv(self._fd, [view[got:]], pos + got)
-            if n <= 0:
-                raise Truncated(f"{self.path}: truncated while reading rows {r0}-{r1}")
-            got += n
-        return out
+        return read_rows(self._fd, (self._offset, self.dtype, self.shape), r0, r1, out,
+                         self.path)
+
+    def source(self) -> RowSource:
+        """The image as another process reads it (``runtime.child.can_share``)."""
+        self.open()
+        path = (str(self.path.resolve()) if self._tmp is None
+                else f"/proc/{os.getpid()}/fd/{self._fd}")
+        return RowSource(path, self._offset, self.dtype.str, self.shape)
 
     def read_rows(self, r0: int, r1: int) -> np.ndarray:
         """Rows [r0, r1) as float32 in ADU (BSCALE/BZERO applied)."""

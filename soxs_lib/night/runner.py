@@ -44,6 +44,7 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
     -------
     SetOutcome
     """
+    from soxs_lib.pipeline.children import RunChildren
     from soxs_lib.pipeline.plotter import PlotProcess
     from soxs_lib.pipeline.run import run_mdark
     t0 = time.perf_counter()
@@ -55,7 +56,7 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
     with _ONE_AT_A_TIME:
         try:
             res = run_mdark([str(sof)], workspace, settings_path, {"nthreads": nthreads},
-                            overwrite=True, argv=argv, plotter=PlotProcess(fork),
+                            overwrite=True, argv=argv, children=RunChildren(PlotProcess(fork)),
                             name=Path(sof).stem)
         except SoxsError as exc:
             out = SetOutcome.failed(sof, exc, exc.exit_status)
@@ -106,7 +107,7 @@ def run_local(sofs: list[str], ws: Path, settings_path, nworkers: int, record,
     """
     from soxs_lib.pipeline import plot, run  # noqa: F401 - imported here once, inherited by each worker
     from soxs_lib.core import stack  # noqa: F401 - imported here once, inherited by each worker
-    plot.import_matplotlib(spare=True)    # and a figure of each layout for its plots
+    plot.import_renderer()                # and the QC plot's renderer
     n = min(nworkers, len(sofs))
     nthreads = max(1, thread_count(0) // n)           # workers x threads <= cores
     tasks = [(sof, str(ws), settings_path, nthreads) for sof in sofs]

@@ -1,10 +1,9 @@
 """The QC plot: the master with a robust stretch, its histogram with the hot
-threshold, and the map of hot pixels.
+threshold, and the map of hot pixels, laid out for the detector's shape.
 
-Drawn on a bare ``Figure`` with a fixed layout: pyplot's state, the
-constrained-layout solver and automatic title placement would cost more than
-the drawing itself.  Importing matplotlib and drawing are long next to making
-the master, so ``plotter.PlotProcess`` does both in a forked child.
+Drawn with Pillow on ``canvas`` panels: a figure costs a few hundredths of a
+second, so ``plotter.PlotProcess`` draws it in a forked child while the
+parent finishes the product, and the run does not wait for it.
 """
 
 from __future__ import annotations
@@ -14,35 +13,18 @@ import warnings
 
 import numpy as np
 
-from soxs_lib.config import flags
+from soxs_lib.pipeline.canvas import PAPER, Panel, font, nice_ticks, tick_text
 
 MAX_DISPLAY = 512    # display pixels per axis (a panel is ~350 pixels wide)
+GREY_BARS, BLUE, RED = (77, 77, 77), (31, 119, 180), (214, 39, 40)
+NO_DATA = (120, 160, 255)                        # a master pixel without data
+NOT_HOT, HOT = (255, 245, 240), (103, 0, 13)
 
 
-def import_matplotlib(spare: bool = False) -> None:
-    """Import what the plot needs, for a process that forks plotters.
-
-    Parameters
-    ----------
-    spare : bool
-        Also build a figure skeleton with its tick artists, for a process
-        that forks many plotters (a ``reduce all`` worker): each starts from
-        its own copy of it instead of building one.
-    """
-    _matplotlib()
-    if spare and not _SPARE:
-        for name in LAYOUTS:
-            _SPARE[name] = QCFigure(name)
-            for axis in _SPARE[name].axes_to_tick():
-                axis.get_major_ticks(_SPARE_TICKS)
-
-
-def _matplotlib():
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    return Figure, FigureCanvasAgg
+def import_renderer() -> None:
+    """Import what the plot needs, for a process that forks plotters (a
+    ``reduce all`` worker): each then starts with it loaded."""
+    font(11)
 
 
 def _blocks(a: np.ndarray, f: int) -> np.ndarray:
@@ -74,23 +56,13 @@ def reduce_master(flux: np.ndarray) -> tuple[np.ndarray, int]:
     return shown, f
 
 
-def plot_data(md, title: str) -> dict:
-    """What the plot shows besides the master, as plain arrays and numbers."""
-    hot = (md.qual & flags.HOT) != 0
-    return dict(hot=np.packbits(hot), shape=hot.shape,     # 1/8 of the bytes to send
-                qc={r.qc.name: r.value for r in md.qc},
-                failed=[r.qc.name for r in md.qc if r.passed is False],
-                ksig=md.params.hot_pixel_sigma, title=title)
-
-
 @dataclass(frozen=True)
 class Layout:
     """How the three panels share the figure, for a detector's shape."""
 
-    figsize: tuple            # inches at 80 dpi
-    grid: dict                # the subplots' gridspec: margins, widths
-    order: tuple              # the column of the master, the histogram, the hot map
-    image_xticks: int | None  # at most this many x ticks on an image panel
+    size: tuple               # (width, height), pixels
+    spaces: dict              # panel -> (x0, y0, x1, y1) it may fill; images keep their shape
+    image_xticks: int         # at most this many x ticks on an image panel
     title_break: str          # between the parts of a long panel title
 
 
@@ -98,11 +70,10 @@ class Layout:
 # three panels; "tall": a detector much taller than wide (VIS 808 x 4096)
 # gets tall image panels side by side, the histogram beside them
 LAYOUTS = {
-    "wide": Layout((16, 5.6), dict(left=0.04, right=0.985, bottom=0.1, top=0.84,
-                                   wspace=0.28), (0, 1, 2), None, " "),
-    "tall": Layout((13, 9.5), dict(left=0.05, right=0.985, bottom=0.07, top=0.86,
-                                   wspace=0.45, width_ratios=(1.25, 1.0, 2.6)),
-                   (0, 2, 1), 3, "\n"),
+    "wide": Layout((1280, 470), dict(master=(60, 80, 400, 410), hist=(580, 80, 895, 410),
+                                     hot=(955, 80, 1265, 410)), 5, " "),
+    "tall": Layout((1040, 780), dict(master=(60, 115, 250, 715), hot=(350, 115, 540, 715),
+                                     hist=(660, 115, 1020, 715)), 4, "\n"),
 }
 
 
@@ -112,11 +83,18 @@ def layout_for(shape) -> str:
     return "tall" if shape[0] > 2 * shape[1] else "wide"
 
 
+def _fit(space: tuple, rows: float, cols: float) -> tuple:
+    """The largest box of the image's shape in ``space``, centred, at its top."""
+    x0, y0, x1, y1 = space
+    scale = min((x1 - x0) / cols, (y1 - y0) / rows)
+    w, h = max(1, round(cols * scale)), max(1, round(rows * scale))
+    left = x0 + (x1 - x0 - w) // 2
+    return left, y0, left + w, y0 + h
+
+
 class QCFigure:
-    """The figure in steps: the skeleton (axes, labels, colour bar) and the
-    image panel as soon as the master is stacked, then ``draw`` adds what QC
-    found and renders.  Nothing is rendered ahead: on two cores no core is
-    idle while the master is made.
+    """The figure in steps: the master's panel and colour bar as soon as the
+    master is stacked, then ``draw`` adds what QC found and writes it.
 
     Parameters
     ----------
@@ -125,106 +103,119 @@ class QCFigure:
     """
 
     def __init__(self, layout: str = "wide"):
-        Figure, FigureCanvasAgg = _matplotlib()
-        self.layout = lay = LAYOUTS[layout]
-        fig = self.fig = Figure(figsize=lay.figsize, dpi=80)
-        FigureCanvasAgg(fig)
-        columns = fig.subplots(1, 3, gridspec_kw=lay.grid)
-        self.axes = axes = [columns[k] for k in lay.order]
-        self.image = axes[0].imshow(np.zeros((2, 2)), origin="lower", cmap="gray",
-                                    interpolation="nearest")
-        self.colorbar = fig.colorbar(self.image, ax=axes[0], label="e-", shrink=0.85,
-                                     pad=0.02)
-        axes[1].set_xlabel("master dark signal (e-); the end bins hold everything beyond")
-        axes[1].set_ylabel("pixels")
-        self.hot = axes[2].imshow(np.zeros((2, 2), bool), origin="lower", cmap="Reds",
-                                  interpolation="nearest", vmin=0, vmax=1)
-        for ax in (axes[0], axes[2]):
-            ax.set_xlabel("x (raw frame pixels)")
-            ax.set_ylabel("y")
-            if lay.image_xticks:           # narrow panels: labels that never overlap
-                from matplotlib.ticker import MaxNLocator
-                ax.xaxis.set_major_locator(MaxNLocator(lay.image_xticks))
+        from PIL import Image
+        self.layout = LAYOUTS[layout]
+        self.image = Image.new("RGB", self.layout.size, PAPER)
+        self.panels: dict[str, Panel] = {}
+
+    def _image_panel(self, name: str, rgb: np.ndarray, title: list) -> Panel:
+        x0, x1, y0, y1 = self.extent
+        panel = Panel(self.image, _fit(self.layout.spaces[name], y1 - y0, x1 - x0),
+                      (x0, x1), (y0, y1))
+        panel.image(rgb)
+        panel.frame()
+        for axis, most in (("x", self.layout.image_xticks), ("y", 6)):
+            lo, hi = (x0, x1) if axis == "x" else (y0, y1)
+            ticks = nice_ticks(lo, hi, most)
+            step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+            labels = [tick_text(t, step) for t in ticks]
+            (panel.xticks if axis == "x" else panel.yticks)(ticks, labels)
+        panel.labels("x (raw frame pixels)", "y", title)
+        self.panels[name] = panel
+        return panel
 
     def show_master(self, flux: np.ndarray, region) -> None:
-        """Show the stacked master (NaN where no data), binned for display,
-        in the detector coordinates of ``region``."""
+        """Draw the stacked master (NaN where no data), binned for display, in
+        the detector coordinates of ``region``, with its colour bar."""
         shown, f = reduce_master(flux)
         self.values = flux[np.isfinite(flux)]       # the histogram's pixels
         self.factor = f
         r0, _, c0, _ = region
         # axes in detector pixels of the raw frame, whatever the display binning
-        extent = (c0 - 0.5, c0 + shown.shape[1] * f - 0.5,
-                  r0 - 0.5, r0 + shown.shape[0] * f - 0.5)
+        self.extent = (c0 - 0.5, c0 + shown.shape[1] * f - 0.5,
+                       r0 - 0.5, r0 + shown.shape[0] * f - 0.5)
         finite = shown[np.isfinite(shown)]
         lo, hi = np.percentile(finite, [0.5, 99.5]) if finite.size else (0.0, 1.0)
-        self.image.set_data(shown)
-        self.image.set_clim(lo, hi)
-        self.hot.set_data(np.zeros(shown.shape, bool))
-        for im, ax in ((self.image, self.axes[0]), (self.hot, self.axes[2])):
-            im.set_extent(extent)
-            ax.set_xlim(extent[:2])
-            ax.set_ylim(extent[2:])
+        hi = hi if hi > lo else lo + 1.0
+        with np.errstate(invalid="ignore"):
+            grey = np.clip((shown - lo) / (hi - lo) * 255.0, 0, 255)
+        rgb = np.repeat(np.nan_to_num(grey).astype(np.uint8)[..., None], 3, axis=2)
+        rgb[~np.isfinite(shown)] = NO_DATA
         binned = f"{self.layout.title_break}({f}x{f} medians)" if f > 1 else ""
-        self.axes[0].set_title(f"master dark{binned}\nstretch: 0.5-99.5 percentile",
-                               **_TITLE)
-        # make the tick artists now, while the parent still computes QC, so
-        # the final render (which the run waits for) does not
-        axes = self.axes_to_tick()
-        for axis in axes[:-2]:       # the image panels and colour bar: as many as shown
-            axis.get_major_ticks(len(axis.get_majorticklocs()))
-        for axis in axes[-2:]:       # the histogram's, whose limits come with QC
-            axis.get_major_ticks(_HIST_TICKS)
-
-    def axes_to_tick(self) -> list:
-        """Every axis with ticks: the image panels', the colour bar's, then
-        the histogram's two."""
-        return [a for ax in (self.axes[0], self.axes[2]) for a in (ax.xaxis, ax.yaxis)] \
-            + [self.colorbar.ax.yaxis, self.axes[1].xaxis, self.axes[1].yaxis]
+        title = f"master dark{binned}\nstretch: 0.5-99.5 percentile".split("\n")
+        master = self._image_panel("master", rgb, title)
+        x0, y0, x1, y1 = master.box
+        bar = Panel(self.image, (x1 + 8, y0, x1 + 22, y1), (0.0, 1.0), (lo, hi))
+        ramp = np.linspace(0, 255, 256).astype(np.uint8)[:, None, None]
+        bar.image(np.repeat(np.repeat(ramp, 3, axis=2), 2, axis=1))
+        bar.frame()
+        ticks = nice_ticks(lo, hi, 6)
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+        bar.yticks(ticks, [tick_text(t, step) for t in ticks], right=True)
+        right = max((b[2] for _, b in bar.texts), default=x1 + 22)
+        bar.vtext("ylabel", (right + 10, (y0 + y1) / 2), "e-")
+        self.panels["colorbar"] = bar
 
 
-_TITLE = dict(y=1.0, pad=6)     # fixed: no layout pass to place titles
-_HIST_TICKS = 9                 # about as many as the histogram's axes get
-_SPARE_TICKS = 12               # at least as many as any axis gets
-_SPARE: dict = {}               # layout -> QCFigure (import_matplotlib); forked plotters draw on them
-
-
-def draw(qcf: QCFigure, d: dict, path) -> None:
-    """Complete the figure with what QC found and write it as PNG."""
-    from matplotlib.ticker import NullLocator, StrMethodFormatter
-    qc, f, values, axes = d["qc"], qcf.factor, qcf.values, qcf.axes
-    med, rms = qc["MDARK MEDIAN"], qc["MDARK RMS"]
-    ksig = d["ksig"]
+def _histogram(qcf: QCFigure, d: dict) -> None:
+    qc, values = d["qc"], qcf.values
+    med, rms, ksig = qc["MDARK MEDIAN"], qc["MDARK RMS"], d["ksig"]
     thresh = med + ksig * rms
     span = max(10 * rms, thresh - med + 5 * rms)
     counts, edges = np.histogram(values, bins=200, range=(med - span, med + 2 * span))
     counts[0] += np.count_nonzero(values < edges[0])    # the end bins hold the rest
     counts[-1] += np.count_nonzero(values > edges[-1])
-    axes[1].stairs(counts, edges, fill=True, color="0.3")
-    axes[1].set_yscale("log")
-    axes[1].yaxis.set_minor_locator(NullLocator())
-    axes[1].yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))  # not mathtext
-    axes[1].set_xlim(edges[0], edges[-1])
-    axes[1].set_ylim(0.7, max(2.0, counts.max()) * 1.5)
-    axes[1].axvline(med, color="C0", label=f"median {med:.2f} e-")
-    axes[1].axvline(thresh, color="C3", ls="--",
-                    label=f"hot threshold {thresh:.2f} e- ({ksig:g} x {rms:.2f})")
-    axes[1].legend(loc="upper right", fontsize=8)
-    axes[1].set_title(f"histogram of {values.size} pixels with data", **_TITLE)
+    top = max(2.0, counts.max()) * 1.5
+    panel = Panel(qcf.image, qcf.layout.spaces["hist"], (edges[0], edges[-1]), (0.7, top),
+                  ylog=True)
+    xs, ys = panel._x(edges), panel._y(np.maximum(counts, 0.7))
+    for k in np.flatnonzero(counts):
+        panel.draw.rectangle((xs[k], ys[k], xs[k + 1], panel.box[3]), fill=GREY_BARS)
+    x0, y0, x1, y1 = panel.box
+    panel.draw.line([(panel._x(med), y0), (panel._x(med), y1)], fill=BLUE, width=2)
+    xt = panel._x(thresh)
+    for y in range(y0, y1, 8):                                  # dashed
+        panel.draw.line([(xt, y), (xt, min(y + 5, y1))], fill=RED, width=2)
+    panel.frame()
+    ticks = nice_ticks(edges[0], edges[-1], 6)
+    panel.xticks(ticks, [tick_text(t, ticks[1] - ticks[0]) for t in ticks])
+    powers = [10.0 ** k for k in range(0, int(np.floor(np.log10(top))) + 1)]
+    panel.yticks(powers, [f"{p:,.0f}" for p in powers])
+    panel.labels("master dark signal (e-); the end bins hold everything beyond", "pixels",
+                 [f"histogram of {values.size} pixels with data"])
+    legend = [(BLUE, f"median {med:.2f} e-"),
+              (RED, f"hot threshold {thresh:.2f} e- ({ksig:g} x {rms:.2f})")]
+    width = max(font(10).getlength(text) for _, text in legend) + 40
+    lx = x1 - 6 - width
+    panel.draw.rectangle((lx, y0 + 6, x1 - 6, y0 + 10 + 16 * len(legend)), fill=PAPER,
+                         outline=(204, 204, 204))
+    for k, (colour, text) in enumerate(legend):
+        y = y0 + 16 + 16 * k
+        panel.draw.line([(lx + 6, y), (lx + 30, y)], fill=colour, width=2)
+        panel.text("legend", (lx + 36, y), text, size=10, anchor="lm")
+    qcf.panels["hist"] = panel
 
+
+def draw(qcf: QCFigure, d: dict, path) -> None:
+    """Complete the figure with what QC found and write it as PNG."""
+    _histogram(qcf, d)
+    qc, f = d["qc"], qcf.factor
     hot = np.unpackbits(d["hot"], count=np.prod(d["shape"])).reshape(d["shape"]).view(bool)
-    qcf.hot.set_data(np.any(_blocks(hot, f), axis=-1) if f > 1 else hot)
+    shown = np.any(_blocks(hot, f), axis=-1) if f > 1 else hot
+    rgb = np.empty(shown.shape + (3,), np.uint8)
+    rgb[...] = NOT_HOT
+    rgb[shown] = HOT
     brk = qcf.layout.title_break
-    axes[2].set_title(f"hot pixels: {int(qc['HOTPIX NUM'])} "
-                      f"({100 * qc['HOTPIX FRAC']:.3f}%)"
-                      f"{f'{brk}(any in a {f}x{f} bin)' if f > 1 else ''}", **_TITLE)
+    title = (f"hot pixels: {int(qc['HOTPIX NUM'])} ({100 * qc['HOTPIX FRAC']:.3f}%)"
+             f"{f'{brk}(any in a {f}x{f} bin)' if f > 1 else ''}")
+    qcf._image_panel("hot", rgb, title.split("\n"))
     status = "QC FAIL: " + ", ".join(d["failed"]) if d["failed"] else "QC PASS"
-    qcf.fig.suptitle(f"{d['title']}   {status}", color="C3" if d["failed"] else "black")
-    qcf.fig.savefig(path, format="png", pil_kwargs={"compress_level": 1})
+    head = Panel(qcf.image, (0, 0, qcf.layout.size[0], 0), (0, 1), (0, 1))
+    head.text("suptitle", (qcf.layout.size[0] / 2, 10), f"{d['title']}   {status}", size=14,
+              anchor="ma", fill=RED if d["failed"] else (0, 0, 0))
+    qcf.image.save(path, format="png", compress_level=1)
 
 
 def figure_for(shape) -> QCFigure:
-    """A figure laid out for a master of ``shape``: this process's copy of
-    the spare one (``import_matplotlib(spare=True)``) if there is one."""
-    layout = layout_for(shape)
-    return _SPARE.get(layout) or QCFigure(layout)
+    """A figure laid out for a master of ``shape``."""
+    return QCFigure(layout_for(shape))

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from soxs_lib.config import flags
 from soxs_lib.config.errors import OutputError
-from soxs_lib.pipeline import plot
 from soxs_lib.runtime.child import Child, can_fork
 
 _PIPE_BYTES = 1 << 20    # fewer context switches while the master is sent
+
+
+def plot_data(md, title: str) -> dict:
+    """What the plot shows besides the master, as plain arrays and numbers."""
+    hot = (md.qual & flags.HOT) != 0
+    return dict(hot=np.packbits(hot), shape=hot.shape,     # 1/8 of the bytes to send
+                qc={r.qc.name: r.value for r in md.qc},
+                failed=[r.qc.name for r in md.qc if r.passed is False],
+                ksig=md.params.hot_pixel_sigma, title=title)
 
 
 class PlotProcess:
@@ -36,6 +45,7 @@ class PlotProcess:
         """The master as stacked (NaN where it has no data) and the detector
         region it covers (first row, last row + 1, first column, last + 1)."""
         if self._child is None:
+            from soxs_lib.pipeline import plot
             self._figure = plot.figure_for(flux.shape)
             self._figure.show_master(flux, region)
         else:
@@ -45,6 +55,7 @@ class PlotProcess:
         """What QC found (``plot_data``) and the PNG file to write."""
         self.path = path
         if self._child is None:
+            from soxs_lib.pipeline import plot
             plot.draw(self._figure, data, path)
             return
         self._child.send((data, str(path)))
@@ -73,9 +84,10 @@ class PlotProcess:
 
 
 def _draw_sent(inbox) -> None:
-    """In the plotting child: import matplotlib and build the figure, show
-    the master, draw; quietly nothing if the parent gives up."""
-    plot.import_matplotlib()
+    """In the plotting child: import the renderer, show the master, draw;
+    quietly nothing if the parent gives up."""
+    from soxs_lib.pipeline import plot
+    plot.import_renderer()
     try:
         master = inbox.receive()
         figure = plot.figure_for(master[0].shape)

@@ -11,14 +11,15 @@ import shutil
 import sys
 import time
 
+import soxs_lib
 from soxs_lib import __version__
 from soxs_lib.config import params, keywords as kw, settings as settings_mod
 from soxs_lib.runtime import signals
 from soxs_lib.io.frames import collect_inputs, load_frameset, sof_path
 from soxs_lib.core.mdark import MasterDark, make_master_dark
 from soxs_lib.core.qcvalues import METRIC_FAIL, METRIC_PASS
-from soxs_lib.pipeline.plot import plot_data
-from soxs_lib.pipeline.plotter import PlotProcess
+from soxs_lib.pipeline.children import RunChildren
+from soxs_lib.pipeline.plotter import PlotProcess, plot_data
 from soxs_lib.io.naming import plots_dir, product_stem, products_dir, set_files
 from soxs_lib.io.product import build_hdus, write_product
 from soxs_lib.io.publish import ProductSet, ensure_dir, sweep_workspace
@@ -78,15 +79,43 @@ def _log_master(md: MasterDark) -> None:
     for f in md.frames:
         log.info("  frame %s: bias %.2f ADU, level %.3f e-, sigma %.3f e-, "
                  "rogue %.2e", f.name, f.bias_adu, f.level, f.sigma, f.rogue_frac)
-    for step, secs in md.timings.items():
-        log.info("  %s: %.3f s", step, secs)
     for line in qc_table(md):
         log.info("  %s", line)
 
 
+def _make(fs, values, qc_ranges: dict, children: RunChildren) -> MasterDark:
+    stacker = children.stack_elsewhere()
+    if stacker is None:
+        log.info("stacked in this process")
+    # without a stacking child, the frames are measured in a forked process
+    # while this one loads the kernel: both hold the GIL
+    elsewhere = None if stacker else Child if children.forks else InThread
+    return make_master_dark(fs, values, qc_ranges, children.plotter.send_master, elsewhere,
+                            stacker=stacker)
+
+
+def _log_end(timeline: dict, elapsed: float, passed: bool) -> None:
+    # one line of phase times, for the benchmark's breakdown
+    log.info("timeline: %s", "; ".join(f"{k} {v:.3f} s" for k, v in timeline.items()))
+    log.info("done in %.2f s; QC %s", elapsed, METRIC_PASS if passed else METRIC_FAIL)
+    log.info("rerun with:")
+
+
+def _publisher(root: Path, overwrite: bool, stem: str):
+    """The run's ProductSet and its files, once what a killed run left is
+    swept and no product would be clobbered."""
+    ensure_dir(products_dir(root))
+    ensure_dir(plots_dir(root))
+    sweep_workspace(root)             # what a run killed outright left
+    publisher = ProductSet(overwrite, products_dir(root))
+    files = set_files(root, stem)
+    publisher.refuse_existing([files.product, files.plot, files.log])
+    return publisher, files
+
+
 def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | None = None,
               overwrite: bool = False, argv: list[str] | None = None,
-              plotter: PlotProcess | None = None, name: str | None = None) -> Result:
+              children: RunChildren | None = None, name: str | None = None) -> Result:
     """``soxs mdark``: reduce one set into the workspace ``outdir``.
 
     Parameters
@@ -104,10 +133,11 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         Replace existing products.
     argv : list of str, optional
         The command line, for the log's rerun line.
-    plotter : PlotProcess, optional
-        Made earlier by the caller (the run ends it); by default one is
-        made here.  The frame statistics fork as it did: a caller that may
-        not fork (a thread of a Dask worker) passes ``PlotProcess(False)``.
+    children : RunChildren, optional
+        Forked earlier by the caller (the run ends them); by default a
+        plotter is forked here and the run stacks in-process.  The frame
+        statistics fork as the plotter did: a caller that may not fork (a
+        thread of a Dask worker) passes ``RunChildren(PlotProcess(False))``.
     name : str, optional
         The products' name without extension (``reduce all``: the SOF's);
         by default ``naming.product_stem``.
@@ -123,46 +153,43 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         (OutputError); nothing is left behind.
     """
     t0 = time.perf_counter()
+    timeline = {"import": t0 - soxs_lib.STARTED}
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     publisher = fs = None
+    children = children or RunChildren(PlotProcess())   # the plot's child starts now
+    plotter = children.plotter
     try:
-        if plotter is None:
-            plotter = PlotProcess()  # imports matplotlib while the master is made
         settings = (settings_mod.load(settings_path) if settings_path
                     else settings_mod.Settings())
         overrides = overrides or {}
         params.resolve(settings.values, overrides, source="command line")  # fail early
         fs = load_frameset(collect_inputs(inputs))
+        timeline["read"] = time.perf_counter() - t0
         values = params.resolve(settings.values_for(fs.arm), overrides, source="command line")
         _log_inputs(fs, settings, values, overrides)
 
-        root = Path(outdir)
-        ensure_dir(products_dir(root))
-        ensure_dir(plots_dir(root))
-        sweep_workspace(root)             # what a run killed outright left
-        publisher = ProductSet(overwrite, products_dir(root))
         # named from the set as given: a frame dropped later never renames it
-        files = set_files(root, name or product_stem(fs.first.header, sof_path(inputs)))
+        publisher, files = _publisher(Path(outdir), overwrite,
+                                      name or product_stem(fs.first.header, sof_path(inputs)))
         fits_path, plot_path, log_path = files.product, files.plot, files.log
-        publisher.refuse_existing([fits_path, plot_path, log_path])
-        # the frames are measured in a forked process while this one loads
-        # the kernel: both hold the GIL
-        md = make_master_dark(fs, values, settings.qc_ranges(fs.arm), plotter.send_master,
-                              Child if plotter.pid is not None else InThread)
+        md = _make(fs, values, settings.qc_ranges(fs.arm), children)
         signals.check()               # one Python dropped: stop before writing
         _log_master(md)
+        timeline.update(md.timings)
+        t1 = time.perf_counter()
 
         title = f"{fits_path.stem}  ({len(md.frameset.raws)} x {md.arm} dark, {md.exptime:g} s)"
         plotter.submit(plot_data(md, title), publisher.stage(plot_path))
         hdus = build_hdus(md, fits_path.name)
         publisher.write(fits_path, lambda tmp: write_product(hdus, tmp))
+        t2 = time.perf_counter()
         publisher.complete(plot_path, plotter.wait)
         elapsed = time.perf_counter() - t0
-        log.info("done in %.2f s; QC %s", elapsed, METRIC_PASS if md.qc_passed else METRIC_FAIL)
-        log.info("rerun with:")
+        timeline.update(write=t2 - t1, plot=time.perf_counter() - t2)
+        _log_end(timeline, elapsed, md.qc_passed)
         text = buffer.getvalue() + rerun_command(argv or ["mdark", *inputs]) + "\n"
         publisher.write(log_path, lambda tmp: Path(tmp).write_text(text))
         publisher.commit()
@@ -171,8 +198,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         return Result(md, products, plots,
                       report(md, products, plots, elapsed, settings.notes(fs.arm) + md.notes))
     finally:
-        if plotter is not None:
-            plotter.cancel()          # a no-op once the plot is written
+        children.cancel()             # a no-op once the plot is written
         if publisher is not None:
             publisher.abort()
         if fs is not None:

@@ -24,6 +24,12 @@ def can_fork() -> bool:
     return hasattr(os, "fork")
 
 
+def can_share() -> bool:
+    """Whether a child can open this process's descriptors, anonymous files
+    included (Linux's ``/proc/<pid>/fd``)."""
+    return sys.platform.startswith("linux") and os.path.isdir(f"/proc/{os.getpid()}/fd")
+
+
 def die_with(parent: int) -> None:
     """End this process when its parent ends, however (SIGKILL included): a
     pool's workers share its pipes, so none would see the parent go, and a

@@ -1,0 +1,137 @@
+"""The stacking of a single run in a child forked as the run starts.
+
+Importing numba and loading the compiled kernel hold a process for a large
+part of a single run; the child does it on the other core while this process
+imports astropy, reads the headers and measures the frames.  It then reads
+the frames itself (``io.rows``: no astropy) and writes the master into
+memory both processes map (a ``memfd``: it has no name, so nothing is left
+behind however the run ends).  ``reduce all``'s workers, which load the
+kernel once for many sets, and hosts that may not fork stack in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import sys
+
+import numpy as np
+
+from soxs_lib.core.model import StackResult
+from soxs_lib.runtime.child import Child, can_fork, can_share
+
+log = logging.getLogger("soxs")
+
+
+def _planes(buf, shape: tuple, bias: bool) -> tuple:
+    """(pix or None, sums, counts, qual) views of the shared buffer: the
+    master bias in (offset, variance), FLUX and ERR, samples used and
+    rejected, QUAL; each plane aligned for its type."""
+    ny, nx = shape
+    n = ny * nx
+    at = 8 * n if bias else 0
+    pix = np.frombuffer(buf, np.float32, 2 * n, 0).reshape(2, ny, nx) if bias else None
+    sums = np.frombuffer(buf, np.float32, 2 * n, at).reshape(2, ny, nx)
+    counts = np.frombuffer(buf, np.uint16, 2 * n, at + 8 * n).reshape(2, ny, nx)
+    qual = np.frombuffer(buf, np.uint8, n, at + 12 * n).reshape(ny, nx)
+    return pix, sums, counts, qual
+
+
+def _size(shape: tuple, bias: bool) -> int:
+    return shape[0] * shape[1] * (13 + (8 if bias else 0))
+
+
+class StackProcess:
+    """The child that stacks a run's frames; ``usable`` is False where it
+    cannot be forked (then the run stacks in-process): no fork or no
+    ``/proc``, or numba already loaded here (GNU OpenMP kills a forked child
+    that runs the kernel after its parent did)."""
+
+    def __init__(self):
+        self._child, self._fd = None, None
+        if can_fork() and can_share() and hasattr(os, "memfd_create") \
+                and "numba" not in sys.modules:
+            self._fd = os.memfd_create("soxs-stack")
+            self._child = Child(_serve, self._fd, inbox=True)
+
+    @property
+    def usable(self) -> bool:
+        """Whether the child runs."""
+        return self._child is not None and self._child.pid is not None
+
+    def __call__(self, fs, model, values, cal) -> StackResult:
+        """Stack ``fs`` in the child, as ``core.mdark.stack_set`` would here.
+
+        Parameters
+        ----------
+        fs : soxs_lib.io.frames.FrameSet
+            The usable frames, in the order of ``model``.
+        model : soxs_lib.core.model.FrameModel
+        values : soxs_lib.config.params.Values
+        cal : soxs_lib.core.calibration.Calibration
+
+        Returns
+        -------
+        StackResult
+            Arrays in the memory shared with the child.
+
+        Raises
+        ------
+        InputError
+            A frame cannot be read; whatever else the child raised.  Where
+            no memory can be shared, it stacks in-process instead.
+        """
+        r0, r1, c0, c1 = cal.region
+        shape, bias = (r1 - r0, c1 - c0), cal.pix_offset is not None
+        try:
+            os.ftruncate(self._fd, _size(shape, bias))
+            buf = mmap.mmap(self._fd, _size(shape, bias))
+        except OSError as exc:      # no memory to share (a file size limit counts it)
+            self.cancel()
+            log.info("stacked in this process (no memory to share with a child: %s)",
+                     exc.strerror)
+            from soxs_lib.core.mdark import stack_set
+            return stack_set(fs, model, values, cal)
+        pix, sums, counts, qual = _planes(buf, shape, bias)
+        if bias:
+            pix[0], pix[1] = cal.pix_offset, cal.pix_var
+        self._child.send(dict(
+            sources=[img.source() for img in fs.raws], region=cal.region, model=model,
+            clipping=(values.frame_clipping_sigma, values.stacked_clipping_sigma,
+                      values.stacked_clipping_iterations),
+            chunk_bytes=values.chunk_mbytes << 20, threads=values.nthreads, bias=bias))
+        self._child.result()
+        log.info("stacked in a child process")
+        return StackResult(sums[0], sums[1], counts[0], qual, counts[1])
+
+    def cancel(self) -> None:
+        """End the child if it still runs, and release the shared memory."""
+        if self._child is not None:
+            self._child.cancel()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _serve(fd: int, inbox) -> None:
+    """In the child: load the kernel, then stack the one set sent (nothing
+    if the parent sends none)."""
+    from soxs_lib.core import stack
+    stack.warm_up()
+    try:
+        job = inbox.receive()
+    except EOFError:
+        return
+    r0, r1, c0, c1 = job["region"]
+    shape = (r1 - r0, c1 - c0)
+    pix, sums, counts, qual = _planes(mmap.mmap(fd, _size(shape, job["bias"])), shape,
+                                      job["bias"])
+    readers = [s.open() for s in job["sources"]]
+    try:
+        stack.stack_frames(readers, job["region"], job["model"], job["clipping"],
+                           job["chunk_bytes"], None if pix is None else (pix[0], pix[1]),
+                           job["threads"], out=(sums, counts, qual))
+    finally:
+        for r in readers:
+            r.close()

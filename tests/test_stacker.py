@@ -1,0 +1,110 @@
+"""``soxs mdark`` stacks in a child forked as it starts (pipeline/stacker.py):
+the master it makes is the one the run makes in-process, for plain and
+compressed frames and with a master bias; and where the child cannot run,
+the run stacks in-process."""
+
+import gzip
+import os
+from pathlib import Path
+import subprocess
+import sys
+
+from astropy.io import fits
+import numpy as np
+import pytest
+
+from conftest import reduce
+
+SOXS = Path(sys.executable).with_name("soxs")
+
+
+def _soxs_mdark(sof: Path, out: Path) -> tuple[Path, str]:
+    res = subprocess.run([str(SOXS), "mdark", str(sof), "-o", str(out)], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode in (0, 5), res.stderr
+    [product] = (out / "products/soxs_mdark").glob("*.fits")
+    [log] = (out / "products/soxs_mdark").glob("*_log.txt")
+    return product, log.read_text()
+
+
+def _same_master(product: Path, md) -> None:
+    with fits.open(product) as h:
+        np.testing.assert_array_equal(h["FLUX"].data, md.flux)
+        np.testing.assert_array_equal(h["ERR"].data, md.err)
+        np.testing.assert_array_equal(h["QUAL"].data, md.qual)
+
+
+def _gzipped(truth, folder: Path) -> Path:
+    folder.mkdir()
+    lines = []
+    for p in truth.paths:
+        dst = folder / (p.name + ".gz")
+        dst.write_bytes(gzip.compress(p.read_bytes(), compresslevel=1))
+        lines.append(f"{dst.name} DARK_VIS\n")
+    (folder / "mdark.sof").write_text("".join(lines))
+    return folder / "mdark.sof"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child needs /proc")
+@pytest.mark.parametrize("form", ["plain", "gzip", "master bias"])
+def test_the_stacking_child_makes_the_master_made_in_process(vis_small, tmp_path, form):
+    truth, sof = vis_small
+    if form == "gzip":           # decompressed copies, read through /proc/<pid>/fd
+        sof = _gzipped(truth, tmp_path / "gz")
+    elif form == "master bias":  # the bias planes go through the shared memory
+        r = fits.getdata(truth.paths[0])
+        hdus = fits.HDUList([fits.PrimaryHDU(),
+                             fits.ImageHDU(np.full(r.shape, np.mean(truth.bias_adu), np.float32),
+                                           name="FLUX"),
+                             fits.ImageHDU(np.full(r.shape, 0.5, np.float32), name="ERR")])
+        hdus[0].header["HIERARCH ESO PRO CATG"] = "MASTER_BIAS_VIS"
+        hdus[1].header["BUNIT"] = "adu"
+        hdus.writeto(tmp_path / "mbias.fits")
+        sof = tmp_path / "with_bias.sof"
+        sof.write_text("".join(f"{p} DARK_VIS\n" for p in truth.paths)
+                       + f"{tmp_path / 'mbias.fits'} MASTER_BIAS_VIS\n")
+    product, log = _soxs_mdark(sof, tmp_path / "ws")
+    assert "stacked in a child process" in log
+    assert "timeline: import" in log and "; stacking " in log
+    _same_master(product, reduce(sof))
+
+
+def test_where_numba_is_loaded_the_run_stacks_in_process(vis_small, tmp_path):
+    # a process that ran the kernel must not fork one that runs it (GNU OpenMP)
+    import numba  # noqa: F401
+    from soxs_lib.cli import main as cli
+    from soxs_lib.pipeline.stacker import StackProcess
+    stacker = StackProcess()
+    try:
+        assert not stacker.usable
+    finally:
+        stacker.cancel()
+    truth, sof = vis_small
+    assert cli.main(["mdark", str(sof), "-o", str(tmp_path / "ws")]) == 0
+    [log] = (tmp_path / "ws/products/soxs_mdark").glob("*_log.txt")
+    assert "stacked in this process" in log.read_text()
+
+
+def test_without_memory_to_share_the_run_stacks_in_process(vis_small, tmp_path):
+    # a file size limit counts the shared memory (13 bytes a pixel): with a
+    # limit below it but above the product's size, the child gives way and
+    # the run goes on
+    truth, sof = vis_small
+    md = reduce(sof)
+    product, _ = _soxs_mdark(sof, tmp_path / "ws0")
+    shared, size = 13 * md.flux.size, product.stat().st_size
+    assert size < shared
+    code = ("import resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            "limit = int(sys.argv[3]); "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
+            "sys.argv = ['soxs', 'mdark', sys.argv[1], '-o', sys.argv[2]]; "
+            "from soxs_lib.cli.console import entry; entry()")
+    res = subprocess.run([sys.executable, "-c", code, str(sof), str(tmp_path / "ws"),
+                          str((size + shared) // 2)],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert res.returncode == 0, res.stderr
+    [product] = (tmp_path / "ws/products/soxs_mdark").glob("*.fits")
+    [log] = (tmp_path / "ws/products/soxs_mdark").glob("*_log.txt")
+    assert "stacked in this process (no memory to share" in log.read_text()
+    _same_master(product, md)
