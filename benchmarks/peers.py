@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -162,6 +162,7 @@ class Run:
     wall: float
     rss_mb: float
     note: str = ""
+    phases: dict = field(default_factory=dict)     # soxs: the run's timeline, s
 
 
 def run_measured(cmd, cwd: Path, log_path: Path, timeout: float) -> tuple[int, float, float]:
