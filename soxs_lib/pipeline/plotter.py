@@ -84,12 +84,12 @@ class PlotProcess:
 
 
 def _draw_sent(inbox) -> None:
-    """In the plotting child: import the renderer, show the master, draw;
-    quietly nothing if the parent gives up."""
-    from soxs_lib.pipeline import plot
-    plot.import_renderer()
+    """In the plotting child: show the master, draw; quietly nothing if the
+    parent gives up.  The renderer is imported once the master arrives: while
+    the parent starts, the other core is the stacking process's."""
     try:
         master = inbox.receive()
+        from soxs_lib.pipeline import plot
         figure = plot.figure_for(master[0].shape)
         figure.show_master(*master)
         data, path = inbox.receive()
