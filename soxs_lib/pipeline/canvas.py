@@ -2,9 +2,9 @@
 coordinates with a frame, ticks, tick labels and titles, text in DejaVu Sans
 (the font matplotlib ships, found without importing matplotlib).
 
-Importing Pillow and drawing three panels take a few hundredths of a second,
-where a matplotlib figure takes most of a second: the plot of a single run
-no longer holds the run up.
+Pillow rather than matplotlib: importing it and drawing three panels cost a
+small part of a single run, so the plot never holds the run up (see the
+benchmark's breakdown).
 """
 
 from __future__ import annotations

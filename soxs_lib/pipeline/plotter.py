@@ -1,6 +1,6 @@
-"""The QC plot drawn by a forked child while the parent works: it imports
-matplotlib while the parent starts, reduces the master for display while the
-parent flags hot pixels, and draws while the parent writes the FITS product."""
+"""The QC plot drawn by a forked child while the parent works: it reduces the
+master for display while the parent flags hot pixels, and draws while the
+parent writes the FITS product."""
 
 from __future__ import annotations
 
