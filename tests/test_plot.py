@@ -143,3 +143,15 @@ def test_each_arm_gets_panels_laid_out_for_its_shape(tmp_path, shape, region, la
         assert (box[2] - box[0]) / (box[3] - box[1]) == pytest.approx(cols / rows, rel=0.05)
         labels = [b for role, b in fig.panels[name].texts if role == "xtick"]
         assert len(labels) >= 2
+
+
+@pytest.mark.parametrize("lo, hi, most, labels", [
+    (0.0, 1.0, 4, ["0.00", "0.25", "0.50", "0.75", "1.00"]),
+    (0.0, 10.0, 4, ["0.0", "2.5", "5.0", "7.5", "10.0"]),
+    (3.5, 2043.5, 5, ["500", "1000", "1500", "2000"]),
+    (-2.0, 2.0, 4, ["\u22122", "\u22121", "0", "1", "2"]),
+])
+def test_tick_labels_are_round_values_written_exactly(lo, hi, most, labels):
+    from soxs_lib.pipeline.canvas import nice_ticks, tick_text
+    ticks = nice_ticks(lo, hi, most)
+    assert [tick_text(t, ticks[1] - ticks[0]) for t in ticks] == labels

@@ -46,10 +46,9 @@ def nice_ticks(lo: float, hi: float, most: int = 6) -> np.ndarray:
 
 
 def tick_text(value: float, step: float) -> str:
-    """A tick label with the decimals its step needs."""
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 0
-    if step > 0 and round(step * 10 ** decimals) % 10 == 5 and step < 1:
-        decimals += 1     # 2.5 steps
+    """A tick label with the decimals its step needs (0.25 steps: two)."""
+    decimals = next((d for d in range(7) if abs(round(step, d) - step) <= 1e-9 * step), 6) \
+        if step > 0 else 0
     return f"{value:.{decimals}f}".replace("-", "\u2212")
 
 
