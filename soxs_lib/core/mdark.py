@@ -69,9 +69,12 @@ def _frame_model(fs, infos: list[FrameInfo], s_t: float, cal: Calibration) -> Fr
         s_t=s_t, lbar=float(np.median([i.level for i in infos])))
 
 
-def _clipping(values: Values) -> tuple:
-    return (values.frame_clipping_sigma, values.stacked_clipping_sigma,
-            values.stacked_clipping_iterations)
+def stack_options(values: Values) -> dict:
+    """``stack.stack_frames``' clipping, chunk_bytes and threads from the
+    parameters: the same wherever the frames are stacked."""
+    return dict(clipping=(values.frame_clipping_sigma, values.stacked_clipping_sigma,
+                          values.stacked_clipping_iterations),
+                chunk_bytes=values.chunk_mbytes << 20, threads=values.nthreads)
 
 
 def stack_set(fs, model: FrameModel, values: Values, cal: Calibration,
@@ -96,8 +99,7 @@ def stack_set(fs, model: FrameModel, values: Values, cal: Calibration,
     """
     stack = stack or _kernel(values.nthreads)
     bias = None if cal.pix_offset is None else (cal.pix_offset, cal.pix_var)
-    return stack.stack_frames(fs.raws, cal.region, model, _clipping(values),
-                              values.chunk_mbytes << 20, bias, values.nthreads)
+    return stack.stack_frames(fs.raws, cal.region, model, bias=bias, **stack_options(values))
 
 
 def _electrons(img, info: FrameInfo, cal: Calibration):
@@ -151,7 +153,7 @@ def combine_outside(fs, infos: list[FrameInfo], model: FrameModel, values: Value
         nvalid += ~excluded
     mean, nused = combine(frames, values.stacked_clipping_sigma)
     return finish(mean, nused, nvalid, qual, 0.0 if cal.pix_var is None else cal.pix_var,
-                  model.constants(*_clipping(values)))
+                  model.constants(*stack_options(values)["clipping"]))
 
 
 def _kernel(threads: int):

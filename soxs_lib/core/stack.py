@@ -94,9 +94,10 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
         stacked_clipping_iterations).
     chunk_bytes : int
         Memory budget of one block of the stack.
-    bias : tuple of numpy.ndarray, optional
-        (offset, variance): per-pixel offset (e-) subtracted and variance
-        (e-^2) added, of the region's shape (a master bias); zeros if None.
+    bias : array-like, optional
+        (offset, variance), (2, rows, columns): per-pixel offset (e-)
+        subtracted and variance (e-^2) added (a master bias); zeros if None.
+        A float32 array of that shape is used as it is, not copied.
     threads : int
         Kernel threads (``n_threads``).
     out : tuple of numpy.ndarray, optional
@@ -117,7 +118,7 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
                                  np.empty((2, r1 - r0, ncol), np.uint16),    # used, rejected
                                  np.empty((r1 - r0, ncol), np.uint8))
     pix = (np.zeros((2, r1 - r0, ncol), np.float32) if bias is None else
-           np.stack([np.asarray(b, np.float32) for b in bias]))
+           np.asarray(bias, np.float32))
     raw_bufs = [None] * nfr
 
     def read(a, b, buf):

@@ -18,6 +18,7 @@ import sys
 
 import numpy as np
 
+from soxs_lib.core.mdark import stack_options, stack_set
 from soxs_lib.core.model import StackResult
 from soxs_lib.runtime.child import Child, can_fork, can_share
 
@@ -53,7 +54,11 @@ class StackProcess:
         if can_fork() and can_share() and hasattr(os, "memfd_create") \
                 and "numba" not in sys.modules:
             self._fd = os.memfd_create("soxs-stack")
-            self._child = Child(_serve, self._fd, inbox=True)
+            try:
+                self._child = Child(_serve, self._fd, inbox=True)
+            except BaseException:
+                self.cancel()
+                raise
 
     @property
     def usable(self) -> bool:
@@ -84,23 +89,20 @@ class StackProcess:
         """
         r0, r1, c0, c1 = cal.region
         shape, bias = (r1 - r0, c1 - c0), cal.pix_offset is not None
+        size = _size(shape, bias)
         try:
-            os.ftruncate(self._fd, _size(shape, bias))
-            buf = mmap.mmap(self._fd, _size(shape, bias))
+            os.ftruncate(self._fd, size)
+            buf = mmap.mmap(self._fd, size)
         except OSError as exc:      # no memory to share (a file size limit counts it)
             self.cancel()
             log.info("stacked in this process (no memory to share with a child: %s)",
                      exc.strerror)
-            from soxs_lib.core.mdark import stack_set
             return stack_set(fs, model, values, cal)
         pix, sums, counts, qual = _planes(buf, shape, bias)
         if bias:
             pix[0], pix[1] = cal.pix_offset, cal.pix_var
-        self._child.send(dict(
-            sources=[img.source() for img in fs.raws], region=cal.region, model=model,
-            clipping=(values.frame_clipping_sigma, values.stacked_clipping_sigma,
-                      values.stacked_clipping_iterations),
-            chunk_bytes=values.chunk_mbytes << 20, threads=values.nthreads, bias=bias))
+        self._child.send(dict(sources=[img.source() for img in fs.raws], region=cal.region,
+                              model=model, bias=bias, options=stack_options(values)))
         self._child.result()
         log.info("stacked in a child process")
         return StackResult(sums[0], sums[1], counts[0], qual, counts[1])
@@ -129,9 +131,8 @@ def _serve(fd: int, inbox) -> None:
                                       job["bias"])
     readers = [s.open() for s in job["sources"]]
     try:
-        stack.stack_frames(readers, job["region"], job["model"], job["clipping"],
-                           job["chunk_bytes"], None if pix is None else (pix[0], pix[1]),
-                           job["threads"], out=(sums, counts, qual))
+        stack.stack_frames(readers, job["region"], job["model"], bias=pix,
+                           out=(sums, counts, qual), **job["options"])
     finally:
         for r in readers:
             r.close()
