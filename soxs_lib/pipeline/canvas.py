@@ -64,13 +64,15 @@ class Panel:
         self.box, self.xlim, self.ylim, self.ylog = box, xlim, ylim, ylog
         self.texts: list[tuple[str, tuple]] = []
 
-    def _y(self, y):
+    def y_px(self, y):
+        """Pixel rows of data values ``y``."""
         lo, hi = self.ylim
         if self.ylog:
             y, lo, hi = np.log10(np.maximum(y, 1e-300)), math.log10(lo), math.log10(hi)
         return self.box[3] - (np.asarray(y) - lo) / (hi - lo) * (self.box[3] - self.box[1])
 
-    def _x(self, x):
+    def x_px(self, x):
+        """Pixel columns of data values ``x``."""
         lo, hi = self.xlim
         return self.box[0] + (np.asarray(x) - lo) / (hi - lo) * (self.box[2] - self.box[0])
 
@@ -97,7 +99,7 @@ class Panel:
 
     def xticks(self, ticks, labels) -> None:
         """Ticks below the panel at data x ``ticks``, labelled."""
-        for x, label in zip(self._x(ticks), labels, strict=True):
+        for x, label in zip(self.x_px(ticks), labels, strict=True):
             self.draw.line([(x, self.box[3]), (x, self.box[3] + TICK)], fill=INK)
             self.text("xtick", (x, self.box[3] + TICK + GAP), label, anchor="ma")
 
@@ -105,7 +107,7 @@ class Panel:
         """Ticks left (or right) of the panel at data y ``ticks``, labelled."""
         edge = self.box[2] if right else self.box[0]
         sign = 1 if right else -1
-        for y, label in zip(self._y(ticks), labels, strict=True):
+        for y, label in zip(self.y_px(ticks), labels, strict=True):
             self.draw.line([(edge, y), (edge + sign * TICK, y)], fill=INK)
             self.text("ytick", (edge + sign * (TICK + GAP), y), label,
                       anchor="lm" if right else "rm")

@@ -168,12 +168,12 @@ def _histogram(qcf: QCFigure, d: dict) -> None:
     top = max(2.0, counts.max()) * 1.5
     panel = Panel(qcf.image, qcf.layout.spaces["hist"], (edges[0], edges[-1]), (0.7, top),
                   ylog=True)
-    xs, ys = panel._x(edges), panel._y(np.maximum(counts, 0.7))
+    xs, ys = panel.x_px(edges), panel.y_px(np.maximum(counts, 0.7))
     for k in np.flatnonzero(counts):
         panel.draw.rectangle((xs[k], ys[k], xs[k + 1], panel.box[3]), fill=GREY_BARS)
     x0, y0, x1, y1 = panel.box
-    panel.draw.line([(panel._x(med), y0), (panel._x(med), y1)], fill=BLUE, width=2)
-    xt = panel._x(thresh)
+    panel.draw.line([(panel.x_px(med), y0), (panel.x_px(med), y1)], fill=BLUE, width=2)
+    xt = panel.x_px(thresh)
     for y in range(y0, y1, 8):                                  # dashed
         panel.draw.line([(xt, y), (xt, min(y + 5, y1))], fill=RED, width=2)
     panel.frame()
