@@ -30,6 +30,43 @@ def test_small_master_is_shown_unbinned():
     assert f == 1 and shown is flux
 
 
+def _master_of_three(rng, n):
+    """Mean of 3 frames in electrons (gain 1, per-frame bias removed): most
+    pixels on the lattice of thirds, some (one sample clipped) on halves."""
+    adu = rng.normal(0.0, 3.5, (n, 3)).round()
+    bias = np.array([0.21, 0.43, 0.92])
+    master = (adu - bias).mean(axis=1)
+    clipped = rng.random(n) < 0.02
+    master[clipped] = (adu[clipped, :2] - bias[:2]).mean(axis=1)
+    return master.astype(np.float32)
+
+
+def test_histogram_bins_follow_the_lattice_of_a_few_frames_mean():
+    rng = np.random.default_rng(11)
+    values = _master_of_three(rng, 2_000_000)
+    edges = plot.histogram_edges(values, -20.0, 40.0)
+    widths = np.diff(edges)
+    np.testing.assert_allclose(widths, 1 / 3, rtol=1e-5)      # 0.3 aimed at: one step
+    assert edges[0] <= -20.0 and edges[-1] >= 40.0
+    counts, _ = np.histogram(values, edges)
+    centres = (edges[:-1] + edges[1:]) / 2
+    core = counts[np.abs(centres - np.median(values)) < 4]
+    # each bin holds one point of the main lattice: the profile is smooth
+    smooth = (core[:-2] + core[2:]) / 2
+    assert np.all(np.abs(core[1:-1] - smooth) < 0.1 * smooth)
+    plain, _ = np.histogram(values, bins=200, range=(-20.0, 40.0))
+    pcentres = np.linspace(-20, 40, 401)[1::2]
+    pcore = plain[np.abs(pcentres - np.median(values)) < 4]
+    psmooth = (pcore[:-2] + pcore[2:]) / 2
+    assert not np.all(np.abs(pcore[1:-1] - psmooth) < 0.1 * psmooth)   # what it cures
+
+
+def test_histogram_of_values_off_any_lattice_has_even_bins():
+    values = np.random.default_rng(2).normal(0.0, 2.0, 100_000)
+    np.testing.assert_allclose(plot.histogram_edges(values, -20.0, 40.0),
+                               np.linspace(-20.0, 40.0, 201))
+
+
 def _png_size(path):
     head = path.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n"

@@ -157,12 +157,49 @@ class QCFigure:
         self.panels["colorbar"] = bar
 
 
+def histogram_edges(values: np.ndarray, lo: float, hi: float, nbins: int = 200) -> np.ndarray:
+    """Bin edges from ``lo`` to about ``hi``, some ``nbins`` bins.
+
+    A master of few frames takes only values on a lattice (the gain times a
+    whole number of ADU, over the number of frames): there the bins are a
+    whole number of lattice steps wide with edges between lattice points, so
+    that no bin is empty, or doubly full, only for where the lattice falls.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The finite values to be binned.
+    lo, hi : float
+        The range to cover.
+    nbins : int
+        The number of bins aimed at.
+
+    Returns
+    -------
+    numpy.ndarray
+        Increasing edges; the first is at most ``lo``, the last at least ``hi``.
+    """
+    width = (hi - lo) / nbins
+    inside = values[(values > lo) & (values < hi)]
+    sample = inside[:: max(1, inside.size // 100_000)]
+    points, counts = np.unique(sample, return_counts=True)
+    if points.size < 10 or points.size > sample.size / 4:     # not on a lattice
+        return np.linspace(lo, hi, nbins + 1)
+    # pixels clipped to fewer frames sit on other lattices: the most frequent
+    # values, about the mode, are those of the pixels that kept every frame
+    top = np.sort(points[np.argsort(counts)[-5:]])
+    step = float(np.median(np.diff(top)))
+    width = max(1, round(width / step)) * step
+    start = top[0] + (np.floor((lo - top[0]) / step) - 0.5) * step
+    return start + width * np.arange(int(np.ceil((hi - start) / width)) + 1)
+
+
 def _histogram(qcf: QCFigure, d: dict) -> None:
     qc, values = d["qc"], qcf.values
     med, rms, ksig = qc["MDARK MEDIAN"], qc["MDARK RMS"], d["ksig"]
     thresh = med + ksig * rms
     span = max(10 * rms, thresh - med + 5 * rms)
-    counts, edges = np.histogram(values, bins=200, range=(med - span, med + 2 * span))
+    counts, edges = np.histogram(values, bins=histogram_edges(values, med - span, med + 2 * span))
     counts[0] += np.count_nonzero(values < edges[0])    # the end bins hold the rest
     counts[-1] += np.count_nonzero(values > edges[-1])
     top = max(2.0, counts.max()) * 1.5
