@@ -1,5 +1,5 @@
 """Sets reduced on an executor: this machine's worker processes or a Dask
-cluster's, through one loop (``workers.each_done``).
+cluster's, through one loop (``runtime.pool.each_done``).
 
 Each worker reduces set after set with ``run.run_mdark``, as
 ``soxs mdark <sof> -o <workspace>`` would, and hands back a ``SetOutcome``;
@@ -86,7 +86,7 @@ def _warm(nthreads: int) -> None:
 def run_local(sofs: list[str], ws: Path, settings_path, nworkers: int, record,
               keep_workers: bool = False) -> None:
     """The sets on ``nworkers`` worker processes of this machine
-    (``workers.run_isolated``: a set that kills its worker fails alone).  On
+    (``runtime.pool.run_isolated``: a set that kills its worker fails alone).  On
     an interruption the workers end at once and what they were writing is
     removed.
 
