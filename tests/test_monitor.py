@@ -12,6 +12,7 @@ import textwrap
 
 from astropy.io import fits
 import pytest
+import yaml
 
 from soxs_lib.night import db as dbmod, monitor
 from soxs_lib.night.classify import night_of
@@ -159,13 +160,52 @@ def test_a_failed_qc_is_flagged_fail(reduced, tmp_path):
     assert flags == {"fail": len(SETS)} and other == [("pass",)]
 
 
+def _overlaps(a: Path, b: Path) -> bool:
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
 def test_the_readme_shows_the_monitor_configuration_soxs_prints(tmp_path):
     text = (ROOT / "README.md").read_text()
     assert monitor.config_yaml() in text
-    res = _run("qc", "monitor-config", tmp_path)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    res = _run("qc", "monitor-config", ws)
     assert res.returncode == 0
-    assert res.stdout == monitor.config_yaml(str(tmp_path.resolve()),
-                                             str(tmp_path.resolve() / "qc" / "monitor"))
+    assert res.stdout == monitor.config_yaml(ws.resolve())
+    cfg = yaml.safe_load(res.stdout)
+    # the monitor publishes under <output_dir>/.qc-publication/ and refuses that
+    # folder inside, or above, the folders it reads (qc_monitor/publication.py)
+    publication = Path(cfg["plots"]["output_dir"]) / ".qc-publication"
+    for key in ("upstream_root", "reduced_root"):
+        assert not _overlaps(publication, Path(cfg["paths"][key]))
+    assert Path(cfg["plots"]["html_output"]).parent == publication.parent.parent
+    assert Path(cfg["paths"]["upstream_root"]) == ws.resolve()
+    assert Path(cfg["paths"]["reduced_root"]) == ws.resolve() / "products"
+
+
+def test_a_monitor_output_inside_the_workspace_is_refused(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for inside in (ws / "qc", ws, tmp_path):
+        res = _run("qc", "monitor-config", ws, "--output", inside)
+        assert res.returncode == 2 and res.stdout == ""
+        assert f"{inside.resolve()}: the QC monitor's output must be outside" in res.stderr
+    res = _run("qc", "monitor-config", ws, "--output", tmp_path / "qcmon")
+    assert res.returncode == 0
+    assert yaml.safe_load(res.stdout)["paths"]["qc_database"] == \
+        str(tmp_path.resolve() / "qcmon" / "qc.sqlite")
+
+
+@pytest.mark.parametrize("path, token", [("/data/soxs/ws", None), ("/data/test_night/ws", "test"),
+                                         ("/scratch/TMP/ws", "tmp")])
+def test_a_workspace_the_monitor_takes_for_test_data_is_allowed_by_name(path, token):
+    cfg = monitor.config_yaml(Path(path))
+    acquisition = yaml.safe_load(cfg)["acquisition"]
+    if token is None:
+        assert "allow_suspicious_paths" not in acquisition
+    else:
+        assert acquisition["allow_suspicious_paths"] is True
+        assert f"the path holds '{token}'" in cfg
 
 
 # -- creating and migrating the database: one transaction ---------------------------------

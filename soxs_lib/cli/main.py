@@ -10,12 +10,13 @@ soxs recipe-dir        print the folder to pass to pyesorex --recipe-dir
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import logging
 import sys
 import traceback
 
 from soxs_lib import __version__
-from soxs_lib.config import params, flags, keywords as kw
+from soxs_lib.config import params, flags
 from soxs_lib.config import qc
 from soxs_lib.runtime import signals
 from soxs_lib.cli.console import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_interrupted
@@ -110,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="trend: plots of QC over nights; monitor-config: the "
                           "qc_monitor.yaml that points the SOXS QC monitor at the workspace")
     qcp.add_argument("workspace")
+    qcp.add_argument("--output", help="monitor-config: the folder of the monitor's database, "
+                                      "plots and report, outside the workspace (default: "
+                                      "<workspace>-qc-monitor beside it)")
     qcp.set_defaults(handler=_qc)
     sub.add_parser("settings", help="print a complete default settings file"
                    ).set_defaults(handler=_settings)
@@ -257,8 +261,8 @@ def _qc(args, _argv) -> int:
     ws = _workspace(args)
     if args.what == "monitor-config":
         from soxs_lib.night.monitor import config_yaml
-        ws = ws.resolve()
-        sys.stdout.write(config_yaml(str(ws), str(ws / kw.WORKSPACE_QC / "monitor")))
+        output = Path(args.output).resolve() if args.output else None
+        sys.stdout.write(config_yaml(ws.resolve(), output))
         return 0
     from soxs_lib.night.trend import write_trends
     for path in write_trends(ws):

@@ -13,7 +13,10 @@ they stay the one source of truth.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from soxs_lib.config import keywords as kw
+from soxs_lib.config.errors import InputError
 from soxs_lib.core.qcvalues import METRIC_FAIL
 from soxs_lib.io import naming
 from soxs_lib.night.outcome import ERROR
@@ -84,24 +87,67 @@ def view_sql() -> str:
             f"AND q.obs_date_utc <> '' AND q.qc_name NOT IN {_in(LEFT_OUT)}")
 
 
-def config_yaml(workspace: str = "/data/soxs/ws", qc_root: str = "/data/soxs/qc") -> str:
-    """The ``qc_monitor.yaml`` that points the monitor at a soxs workspace;
-    its plot definitions are the consortium's, unmodified."""
+# path parts the monitor takes for test data and refuses under its products root
+SUSPICIOUS = ("test", "tmp", "temporary", "sandbox")
+
+
+def default_output(workspace: Path) -> Path:
+    """Where the monitor's database, plots and report go by default: beside
+    the workspace, as the monitor publishes nothing inside what it reads."""
+    return workspace.parent / f"{workspace.name}-qc-monitor"
+
+
+def config_yaml(workspace: Path = Path("/data/soxs/ws"), output: Path | None = None) -> str:
+    """The ``qc_monitor.yaml`` that points the monitor at a soxs workspace.
+
+    Its plot definitions are the consortium's, unmodified.  Where the products'
+    path holds a part the monitor takes for test data (``tmp``, ``test`` ...),
+    the file allows it, saying so.
+
+    Parameters
+    ----------
+    workspace : Path
+        The workspace, absolute.
+    output : Path or None
+        The folder of the monitor's QC database, plots and HTML report
+        (default ``default_output``).
+
+    Returns
+    -------
+    str
+        The YAML text.
+
+    Raises
+    ------
+    InputError
+        ``output`` is inside the workspace or holds it: the monitor refuses
+        to publish over what it reads.
+    """
+    output = default_output(workspace) if output is None else output
+    if output.is_relative_to(workspace) or workspace.is_relative_to(output):
+        raise InputError(f"{output}: the QC monitor's output must be outside the workspace "
+                         f"{workspace} (the monitor refuses to publish into, or above, the "
+                         "folders it reads)")
+    products = workspace / kw.WORKSPACE_PRODUCTS
+    token = next((tok for part in products.parts for tok in SUSPICIOUS if tok in part.lower()),
+                 None)
+    allow = ("  # the path holds '{0}', which the monitor takes for test data\n"
+             "  allow_suspicious_paths: true\n".format(token) if token else "")
     return f"""\
 paths:
   upstream_root: {workspace}
-  reduced_root: {workspace}/{kw.WORKSPACE_PRODUCTS}
-  qc_database: {qc_root}/qc.sqlite
+  reduced_root: {products}
+  qc_database: {output}/qc.sqlite
 
 acquisition:
   upstream_database_name: {kw.WORKSPACE_DB}
   upstream_table: {VIEW}
   upstream_database_search: direct
   reduced_products_search: recursive
-
+{allow}
 plots:
-  output_dir: {qc_root}/plots
-  html_output: {qc_root}/index.html
+  output_dir: {output}/plots
+  html_output: {output}/index.html
   show: false
   include:
     - plots/datapoint_queries.yaml
