@@ -589,6 +589,47 @@ def test_a_messy_workspace_with_spaces_archives_and_strays(mini_template, tmp_pa
     assert h["HIERARCH ESO PRO REC1 RAW1 NAME"].endswith(".fits.gz")
 
 
+def test_each_exposure_is_used_once_whatever_its_copies():
+    plain = _frame(path="/r/n/a.fits", date_obs="2026-01-11T21:00:00.000")
+    packed = _frame(path="/r/n/a.fits.gz", date_obs="2026-01-11T21:00:00.000")
+    elsewhere = _frame(path="/r/x/a.fits", date_obs="2026-01-11T21:00:00.000")
+    other = _frame(path="/r/n/b.fits", date_obs="2026-01-11T21:05:00.000")
+    vis = _frame(path="/r/n/v.fits", arm="VIS", kind="DARK_VIS",
+                 date_obs="2026-01-11T21:00:00.000")           # another detector, same second
+    out = group.one_copy_each([packed, elsewhere, plain, other, vis])
+    assert [f.kind for f in out] == ["", "", "DARK_NIR", "DARK_NIR", "DARK_VIS"]
+    assert out[0].reason == "the same exposure as a.fits (DATE-OBS 2026-01-11T21:00:00.000)"
+    assert out[1].reason.startswith("the same exposure as ../n/a.fits ")
+    # a copy still being written never displaces a whole one, plain or not
+    writing = _frame(path="/r/n/a.fits", date_obs="2026-01-11T21:00:00.000", complete=False)
+    assert [f.kind for f in group.one_copy_each([writing, packed])] == ["", "DARK_NIR"]
+
+
+def test_a_frame_beside_its_archive_is_used_once(mini, capsys):
+    import gzip
+    first = raws(mini)[0]
+    packed = first.with_name(first.name + ".gz")
+    packed.write_bytes(gzip.compress(first.read_bytes(), 1))
+    assert cli.main(["prep", str(mini)]) == 0
+    out = capsys.readouterr().out
+    assert f"{packed.name}: the same exposure as {first.name}" in out
+    sofs = sorted((mini / "sof").glob("*.sof"))
+    assert len(sofs) == 3 and "3/3" in out and "4/3" not in out
+    assert str(first) in sofs[0].read_text() and str(packed) not in sofs[0].read_text()
+    rc, table = _reduce(mini)
+    assert rc == 0 and table.count("PASS") == 3
+    # the plain copy removed: its archive takes its place, and the set is reduced again
+    first.unlink()
+    assert cli.main(["prep", str(mini)]) == 0
+    out = capsys.readouterr().out
+    assert "the same exposure" not in out
+    assert str(packed) in sofs[0].read_text()
+    row = next(line.split() for line in out.splitlines() if line.endswith(sofs[0].name))
+    assert row[-2] == "ready"
+    rc, table = _reduce(mini)
+    assert rc == 0 and table.count("PASS (up to date)") == 2 and table.count("PASS") == 3
+
+
 def test_a_set_that_failed_is_recorded_with_its_reason(tmp_path):
     from soxs_lib.cli import tables
     from soxs_lib.night.outcome import Reduced, SetOutcome

@@ -10,12 +10,14 @@ binning and readout that is nearest in time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import math
+import os
 from pathlib import Path
 
 from soxs_lib.config import keywords as kw
 from soxs_lib.io import naming
+from soxs_lib.io.archive import ARCHIVE_SUFFIXES
 from soxs_lib.config.errors import OutputError
 from soxs_lib.night.classify import Frame
 from soxs_lib.night.outcome import READY, TOO_FEW, WAITING
@@ -84,6 +86,41 @@ class DarkSet:
         if self.bias is not None:
             lines.append(f"{self.bias.path} {kw.BIAS_TAG}\n")
         return "".join(lines)
+
+
+def one_copy_each(frames: list[Frame]) -> list[Frame]:
+    """``frames`` with each raw exposure once.
+
+    A raw dark that another file of the workspace holds too (the same arm and
+    ``DATE-OBS``: a plain copy beside its archive, a frame copied twice) would
+    put one exposure twice into its set, which the reduction refuses.  All but
+    one copy are left out, naming the copy kept: a complete file, a plain one
+    before an archive, then the first by path.
+
+    Parameters
+    ----------
+    frames : list of Frame
+        Every classified file.
+
+    Returns
+    -------
+    list of Frame
+        The same files in the same order, the extra copies left out (no kind,
+        a reason).
+    """
+    copies: dict[tuple, list[Frame]] = {}
+    for f in frames:
+        if f.is_dark and f.date_obs:
+            copies.setdefault((f.arm, f.date_obs), []).append(f)
+    extra = {}
+    for same in copies.values():
+        kept, *others = sorted(same, key=lambda f: (
+            not f.complete, f.path.lower().endswith(ARCHIVE_SUFFIXES), f.path))
+        for f in others:
+            kept_name = os.path.relpath(kept.path, os.path.dirname(f.path))
+            extra[f.path] = replace(f, kind="", reason=f"the same exposure as {kept_name} "
+                                                       f"({kw.DATE_OBS} {f.date_obs})")
+    return [extra.get(f.path, f) for f in frames]
 
 
 def _key(f: Frame) -> tuple:

@@ -67,7 +67,10 @@ def prep(workspace, db: Database | None = None) -> Prep:
             cached = db.cached_frame(str(path), st.st_size, st.st_mtime)
             frames.append(cached if cached is not None and cached.complete
                           else classify(path))
-        sets = grouping.group(frames)
+        # the database keeps what each file is; which copy of an exposure is
+        # used is decided anew, as copies come and go
+        shown = grouping.one_copy_each(frames)
+        sets = grouping.group(shown)
         written = grouping.write_sofs(sets, ws / kw.WORKSPACE_SOF)
         # a SOF an earlier prep wrote for a set that is no more (regrouped,
         # renamed by an upgrade) would make its product twice
@@ -75,15 +78,17 @@ def prep(workspace, db: Database | None = None) -> Prep:
         removed = grouping.remove_sofs(sorted(gone), ws / kw.WORKSPACE_SOF)
         sof_of = {f.path: s.sof_name for s in sets for f in s.frames}
         statuses = {}
+        new_sofs = {path.name for path in written}      # an earlier outcome is of another SOF
         for s in sets:
             status = s.status
-            done = db.product_of(s.sof_name) if status == READY else None
+            done = db.product_of(s.sof_name) if status == READY and \
+                s.sof_name not in new_sofs else None
             if done is not None:
                 status = prep_status(done[1])
             statuses[s.sof_name] = status
         if written or removed or _changed(db, frames, sets):
             db.record_prep(frames, sets, sof_of)
-        return Prep(frames, sets, written, statuses, removed)
+        return Prep(shown, sets, written, statuses, removed)
     finally:
         if own:
             db.close()
