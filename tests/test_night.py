@@ -226,6 +226,42 @@ def test_incomplete_template_waits_and_small_sets_are_too_few():
     assert group.group(no_tpl)[0].status == group.TOO_FEW
 
 
+def test_a_template_cut_short_ends_when_its_detector_goes_on():
+    def tpl(name, start, n, nexp, arm="NIR", **kw):
+        return [_frame(path=f"{name}{i}", arm=arm, mjd_obs=start + i, tpl_nexp=nexp,
+                       tpl_start=f"T{start}", **kw) for i in range(n)]
+    aborted = tpl("a", 0, 3, 5)
+    assert [s.status for s in group.group(aborted)] == [group.WAITING]
+    # a later set on the other arm says nothing of this detector
+    assert [s.status for s in group.group(aborted + tpl("v", 10, 3, 3, arm="VIS"))] == \
+        [group.WAITING, group.READY]
+    later = tpl("b", 10, 3, 3, exptime=60.0)
+    sets = group.group(aborted + later)
+    assert [(s.status, len(s.frames), s.nexp) for s in sets] == [
+        (group.READY, 3, 5), (group.READY, 3, 3)]
+    assert [s.status for s in group.group(tpl("a", 0, 2, 5) + later)][0] == group.TOO_FEW
+    writing = tpl("a", 0, 2, 5) + [_frame(path="a2", mjd_obs=2, tpl_nexp=5, tpl_start="T0",
+                                          complete=False)]
+    assert [s.status for s in group.group(writing + later)][0] == group.WAITING
+
+
+def test_an_aborted_template_is_reduced_once_a_later_one_starts(tmp_path, capsys):
+    ws = tmp_path / "ws"
+    raw = ws / "raw" / "2026-01-11"
+    simulate_darks(raw, arm="VIS", nframes=3, tpl_nexp=5, binning=2, seed=8, write_sof=False,
+                   start="2026-01-11T21:00:00", prefix="SOXS_A", cosmics_per_frame=20)
+    assert cli.main(["prep", str(ws)]) == 0
+    assert "waiting for frames" in capsys.readouterr().out
+    assert not list((ws / "sof").glob("*.sof"))
+    simulate_darks(raw, arm="VIS", nframes=3, binning=2, seed=9, write_sof=False,
+                   start="2026-01-11T23:00:00", prefix="SOXS_B", cosmics_per_frame=20)
+    assert cli.main(["prep", str(ws)]) == 0
+    out = capsys.readouterr().out
+    assert "2 SOF(s) written" in out and "waiting" not in out and "3/5" in out
+    rc, table = _reduce(ws)
+    assert rc == 0 and table.count("PASS") == 2
+
+
 def test_a_file_still_being_written_holds_its_set_until_complete(mini, capsys):
     victim = raws(mini)[4]
     whole = victim.read_bytes()

@@ -4,7 +4,10 @@ Darks of one set share the arm, EXPTIME (to 0.01 s), readout (CURID and
 CURNAME), binning, observing night and template run (``ESO TPL START``), so
 two templates of one night never mix.  A set is complete when it holds
 ``ESO TPL NEXP`` frames (without TPL keywords: at least 3) and none is still
-being written.  A VIS set gets the MASTER_BIAS_VIS of the workspace with its
+being written, or, short of them, once its template has ended: its arm's
+detector has taken a later set's frames (an aborted template never waits
+for ever; if its missing frames arrive after all, its SOF grows and the set is
+reduced again).  A VIS set gets the MASTER_BIAS_VIS of the workspace with its
 binning and readout that is nearest in time.
 """
 
@@ -37,6 +40,7 @@ class DarkSet:
     frames: list[Frame] = field(default_factory=list)
     bias: Frame | None = None
     name: str = ""               # set by group()
+    ended: bool = False          # the arm's detector went on to a later set (group())
 
     @property
     def complete(self) -> list[Frame]:
@@ -53,7 +57,8 @@ class DarkSet:
     def status(self) -> str:
         """READY, WAITING (for frames) or TOO_FEW (frames for a master)."""
         n = len(self.complete)
-        if n < len(self.frames) or (self.nexp is not None and n < self.nexp):
+        if n < len(self.frames) or (self.nexp is not None and n < self.nexp
+                                    and not self.ended):
             return WAITING
         return READY if n >= kw.MIN_FRAMES else TOO_FEW
 
@@ -159,6 +164,11 @@ def group(frames: list[Frame]) -> list[DarkSet]:
                                               else math.inf, b.path))
     ordered = sorted(sets.values(), key=lambda s: (s.first.mjd_obs, s.tpl_start,
                                                     s.first.path))
+    latest = {}                  # each arm's latest set start
+    for s in ordered:
+        latest[s.arm] = max(latest.get(s.arm, -math.inf), s.first.mjd_obs)
+    for s in ordered:
+        s.ended = latest[s.arm] > s.frames[-1].mjd_obs
     names = naming.distinct([naming.set_name(s.first.date_obs, s.arm, s.binning,
                                              s.readout_id, s.exptime) for s in ordered])
     for s, name in zip(ordered, names, strict=True):
