@@ -386,6 +386,30 @@ def test_a_failing_set_never_stops_the_others(mini, capsys):
     assert rc == 1 and "ERROR (up to date)" in out
 
 
+def test_a_set_that_failed_for_this_machine_is_tried_again(mini):
+    from soxs_lib.night import reduce as reducing
+    from soxs_lib.night.watch import RETRY_AFTER_S
+    assert cli.main(["prep", str(mini)]) == 0
+    (mini / "products").mkdir()
+    (mini / "products" / "soxs_mdark").write_text("")   # the products folder cannot be made
+    rc, out = _reduce(mini)
+    assert rc == 1 and out.count("ERROR") == 3 and "cannot create the output folder" in out
+    db = Database(mini)
+    try:
+        # watch waits a while before it tries again; reduce all tries at once
+        todo, done = reducing.plan(mini, db=db, retry_after=RETRY_AFTER_S)
+        assert (len(todo), len(done)) == (0, 3)
+        assert len(reducing.plan(mini, db=db)[0]) == 3
+        with db.conn:                                       # ... until the while has passed
+            db.conn.execute("UPDATE products SET reduction_date_utc = '2026-01-01T00:00:00'")
+        assert len(reducing.plan(mini, db=db, retry_after=RETRY_AFTER_S)[0]) == 3
+    finally:
+        db.close()
+    (mini / "products" / "soxs_mdark").unlink()             # the operator mends it
+    rc, out = _reduce(mini)
+    assert rc == 0 and out.count("PASS") == 3 and "up to date" not in out
+
+
 def test_a_closed_standard_output_ends_reduce_all_quietly_with_every_set_recorded(mini):
     assert cli.main(["prep", str(mini)]) == 0
     p = subprocess.Popen([str(SOXS), "reduce", "all", str(mini), "--json", "-j", "2"],

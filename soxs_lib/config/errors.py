@@ -37,3 +37,8 @@ class OutputError(SoxsError):
     """A product cannot be written (permissions, disk full, would clobber)."""
 
     exit_status = 4
+
+
+# failures only a change of the inputs (frames, SOF, settings) can cure; others
+# (a full disk, a killed worker, an unexpected error) may pass by themselves
+INPUT_EXIT_STATUSES = (InputError.exit_status, SettingsError.exit_status)

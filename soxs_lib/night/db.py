@@ -161,12 +161,12 @@ class Database:
         return self.conn.execute("SELECT path, status, error FROM products WHERE sof = ?",
                                  (sof,)).fetchone()
 
-    def failed_inputs(self, sof: str) -> float | None:
-        """If the last reduction of ``sof`` failed, the modification time of
-        its newest input then (a later change deserves another try)."""
-        row = self.conn.execute("SELECT inputs_mtime FROM products WHERE sof = ? "
-                                "AND status = ?", (sof, ERROR)).fetchone()
-        return None if row is None or row[0] is None else float(row[0])
+    def last_failure(self, sof: str) -> tuple[float | None, int | None, str] | None:
+        """If the last reduction of ``sof`` failed: the modification time of
+        its newest input then, its exit status and when it ran (UTC, ISO)."""
+        return self.conn.execute("SELECT inputs_mtime, exit_status, reduction_date_utc "
+                                 "FROM products WHERE sof = ? AND status = ?",
+                                 (sof, ERROR)).fetchone()
 
     def record_result(self, result: SetOutcome) -> None:
         """Store one set's outcome and replace its QC rows, in one transaction."""

@@ -11,9 +11,11 @@ process writes the database.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from soxs_lib.config import keywords as kw
+from soxs_lib.config.errors import INPUT_EXIT_STATUSES
 from soxs_lib.config.params import thread_count
 from soxs_lib.io import naming
 from soxs_lib.io.publish import sweep_workspace
@@ -33,14 +35,16 @@ class Job:
     inputs_mtime: float = 0.0      # the newest of its SOF, frames and settings
 
 
-def plan(ws: Path, settings_path=None, redo: bool = False,
-         db: Database | None = None) -> tuple[list[Job], list[Job]]:
+def plan(ws: Path, settings_path=None, redo: bool = False, db: Database | None = None,
+         retry_after: float = 0.0) -> tuple[list[Job], list[Job]]:
     """(to reduce, up to date) among the SOFs in ``<workspace>/sof``.
 
     A set is up to date when its product is newer than its SOF, raw frames,
-    master bias and settings file and the database holds its outcome; a set
-    whose last reduction failed is not tried again until one of those
-    changes (or ``redo``)."""
+    master bias and settings file and the database holds its outcome.  A set
+    whose last reduction failed for its inputs (bad input, bad settings) is
+    not tried again until one of those changes (or ``redo``); one that failed
+    otherwise (a full disk, a killed worker) is tried again once
+    ``retry_after`` seconds have passed since."""
     todo, done = [], []
     sof_dir = ws / kw.WORKSPACE_SOF
     for sof in sorted(sof_dir.glob("*.sof")) if sof_dir.is_dir() else []:
@@ -59,14 +63,27 @@ def plan(ws: Path, settings_path=None, redo: bool = False,
             known = db is None or db.product_of(sof.name) is not None
             (todo if product.stat().st_mtime < newest or not known else done).append(job)
         else:
-            failed = db.failed_inputs(sof.name) if db is not None else None
-            (done if failed is not None and failed >= newest else todo).append(job)
+            failure = db.last_failure(sof.name) if db is not None else None
+            (done if _wait(failure, newest, retry_after) else todo).append(job)
     return todo, done
+
+
+def _wait(failure, newest: float, retry_after: float) -> bool:
+    """Whether a set whose last reduction ended in ``failure`` (see
+    ``Database.last_failure``) waits rather than being tried again."""
+    if failure is None or failure[0] is None or failure[0] < newest:
+        return False                  # never failed, or its inputs changed since
+    if failure[1] in INPUT_EXIT_STATUSES:
+        return True
+    if not failure[2]:
+        return False
+    ran = datetime.fromisoformat(failure[2]).replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - ran).total_seconds() < retry_after
 
 
 def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int = 0,
                scheduler: str | None = None, db: Database | None = None,
-               keep_workers: bool = False) -> Reduced:
+               keep_workers: bool = False, retry_after: float = 0.0) -> Reduced:
     """Reduce every SOF of the workspace whose product is missing or stale.
 
     Parameters
@@ -85,6 +102,9 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
         Open database (default: the workspace's).
     keep_workers : bool
         Leave the local workers running for the next call (``soxs watch``).
+    retry_after : float
+        Seconds after which a set that failed for other reasons than its
+        inputs is tried again (0: at once).
 
     Returns
     -------
@@ -102,7 +122,7 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
     own = db is None
     db = db or Database(ws)
     try:
-        todo, done = plan(ws, settings_path, redo, db)
+        todo, done = plan(ws, settings_path, redo, db, retry_after)
         results = []
         newest = {j.sof.name: j.inputs_mtime for j in todo}
 

@@ -14,6 +14,10 @@ from soxs_lib.night.reduce import reduce_all
 from soxs_lib.night.workspace import workspace_lock
 from soxs_lib.runtime.pool import release
 
+# a set that failed for other reasons than its inputs (a full disk, a killed
+# worker) is tried again after this long, not on every pass
+RETRY_AFTER_S = 600.0
+
 
 def watch(ws, show: Callable[[Prep, Reduced], None], interval: float = 15.0,
           settings_path=None, nworkers: int = 0, passes: int | None = None) -> int:
@@ -50,7 +54,7 @@ def watch(ws, show: Callable[[Prep, Reduced], None], interval: float = 15.0,
             while passes is None or done < passes:
                 found = prep(ws, db)
                 fresh = reduce_all(ws, settings_path, False, nworkers, db=db,
-                                   keep_workers=True).fresh
+                                   keep_workers=True, retry_after=RETRY_AFTER_S).fresh
                 if found.written or fresh:
                     show(found, Reduced(fresh))
                 done += 1
