@@ -603,6 +603,34 @@ def test_watch_reduces_a_set_once_its_last_frame_arrives(mini_template, tmp_path
     assert out.count("new SOF") == 1                     # quiet when nothing changes
 
 
+def test_a_watch_goes_on_through_a_pass_that_fails(mini, tmp_path):
+    (mini / "sof").write_text("")                 # a file where the SOF folder belongs
+    out, err = tmp_path / "watch.out", tmp_path / "watch.err"
+    with open(out, "w") as fo, open(err, "w") as fe:
+        proc = subprocess.Popen([str(SOXS), "watch", str(mini), "--interval", "0.2", "-j", "1"],
+                                stdout=fo, stderr=fe)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and err.read_text().count("\n") < 1:
+            time.sleep(0.1)
+        time.sleep(1.0)                           # more passes fail the same way
+        assert proc.poll() is None                # the watch goes on
+        (mini / "sof").unlink()                   # the operator mends it
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "set(s) reduced" not in out.read_text():
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    lines = err.read_text().splitlines()
+    assert proc.returncode == 0, lines
+    assert len(lines) == 2, lines                 # said once, not once a pass
+    assert lines[0].endswith(f"soxs watch: pass failed, trying again: {mini / 'sof'}: cannot "
+                             "create the output folder: a file of that name exists")
+    assert lines[1].endswith("soxs watch: passes succeed again")
+    assert "3 new SOF(s), 3 set(s) reduced" in out.read_text()
+
+
 # -- Dask ----------------------------------------------------------------------------------
 
 def test_the_dask_path_gives_what_the_local_pool_gives(mini, tmp_path):

@@ -251,7 +251,8 @@ def _watch(args, _argv) -> int:
     from soxs_lib.night.watch import watch
     ws = _workspace(args)
     try:
-        return watch(ws, tables.print_pass, args.interval, args.settings, args.jobs)
+        return watch(ws, tables.print_pass, args.interval, args.settings, args.jobs,
+                     trouble=tables.print_trouble)
     except Interrupted as exc:      # the way a watch ends: nothing is left partial
         print(f"soxs watch: stopped ({exc})", flush=True)
         return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+import sys
 import time
 
 from soxs_lib.night.outcome import READY, Reduced
@@ -71,6 +72,14 @@ def print_pass(found: Prep, reduced: Reduced) -> None:
           "reduced", flush=True)
     if reduced.results:
         print(reduce_text(reduced), flush=True)
+
+
+def print_trouble(message: str | None) -> None:
+    """A pass of ``soxs watch`` failed (``message``), or passes succeed
+    again (None): a time-stamped line on standard error."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    what = f"pass failed, trying again: {message}" if message else "passes succeed again"
+    print(f"[{stamp}] soxs watch: {what}", file=sys.stderr, flush=True)
 
 
 def reduce_json(reduced: Reduced) -> str:

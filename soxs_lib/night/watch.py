@@ -1,12 +1,16 @@
 """``soxs watch``: ``prep`` and ``reduce all`` every few seconds, for the
 instrument workstation, until SIGINT or SIGTERM.  A set is reduced once its
-last frame is complete; a pass that finds nothing new reports nothing."""
+last frame is complete; a pass that finds nothing new reports nothing.  A
+pass that cannot finish (a folder in the way, a full disk, the workspace's
+disk gone) is reported and the watch goes on: the next pass may."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+import sqlite3
 import time
 
+from soxs_lib.config.errors import SoxsError
 from soxs_lib.night.db import Database
 from soxs_lib.night.outcome import Reduced
 from soxs_lib.night.prep import Prep, prep
@@ -20,7 +24,8 @@ RETRY_AFTER_S = 600.0
 
 
 def watch(ws, show: Callable[[Prep, Reduced], None], interval: float = 15.0,
-          settings_path=None, nworkers: int = 0, passes: int | None = None) -> int:
+          settings_path=None, nworkers: int = 0, passes: int | None = None,
+          trouble: Callable[[str | None], None] = lambda _: None) -> int:
     """Watch the workspace ``ws``.
 
     Parameters
@@ -36,6 +41,9 @@ def watch(ws, show: Callable[[Prep, Reduced], None], interval: float = 15.0,
         Worker processes for ``reduce all`` (0: the number of cores).
     passes : int, optional
         Stop after this many passes (tests); by default run until a signal.
+    trouble : callable
+        ``trouble(message)`` when a pass fails with another message than the
+        pass before; ``trouble(None)`` when a pass succeeds after failures.
 
     Returns
     -------
@@ -51,12 +59,22 @@ def watch(ws, show: Callable[[Prep, Reduced], None], interval: float = 15.0,
     with workspace_lock(ws):
         db = Database(ws)
         try:
+            failing = None                # the message of the last pass, if it failed
             while passes is None or done < passes:
-                found = prep(ws, db)
-                fresh = reduce_all(ws, settings_path, False, nworkers, db=db,
-                                   keep_workers=True, retry_after=RETRY_AFTER_S).fresh
-                if found.written or fresh:
-                    show(found, Reduced(fresh))
+                try:
+                    found = prep(ws, db)
+                    fresh = reduce_all(ws, settings_path, False, nworkers, db=db,
+                                       keep_workers=True, retry_after=RETRY_AFTER_S).fresh
+                except (SoxsError, OSError, sqlite3.Error) as exc:
+                    if str(exc) != failing:
+                        trouble(str(exc))
+                    failing = str(exc)
+                else:
+                    if failing is not None:
+                        trouble(None)
+                    failing = None
+                    if found.written or fresh:
+                        show(found, Reduced(fresh))
                 done += 1
                 if passes is None or done < passes:
                     time.sleep(interval)
