@@ -71,13 +71,16 @@ def plan(ws: Path, settings_path=None, redo: bool = False, db: Database | None =
 def _wait(failure, newest: float, retry_after: float) -> bool:
     """Whether a set whose last reduction ended in ``failure`` (see
     ``Database.last_failure``) waits rather than being tried again."""
-    if failure is None or failure[0] is None or failure[0] < newest:
-        return False                  # never failed, or its inputs changed since
-    if failure[1] in INPUT_EXIT_STATUSES:
-        return True
-    if not failure[2]:
+    if failure is None:
         return False
-    ran = datetime.fromisoformat(failure[2]).replace(tzinfo=timezone.utc)
+    inputs_mtime, exit_status, when = failure
+    if inputs_mtime is None or inputs_mtime < newest:
+        return False                  # its inputs changed since
+    if exit_status in INPUT_EXIT_STATUSES:
+        return True
+    if not when:
+        return False
+    ran = datetime.fromisoformat(when).replace(tzinfo=timezone.utc)
     return (datetime.now(timezone.utc) - ran).total_seconds() < retry_after
 
 
