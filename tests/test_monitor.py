@@ -196,6 +196,17 @@ def test_a_monitor_output_inside_the_workspace_is_refused(tmp_path):
         str(tmp_path.resolve() / "qcmon" / "qc.sqlite")
 
 
+@pytest.mark.parametrize("path", ["/srv/op night/ws", "/data/run #2/ws", "/data/a: b/ws",
+                                  "/data/it's/ws", "/data/[x]/ws", "/data/é/ws"])
+def test_the_monitor_configuration_reads_back_every_folder_name(path):
+    cfg = yaml.safe_load(monitor.config_yaml(Path(path)))
+    out = Path(path).parent / (Path(path).name + "-qc-monitor")
+    assert cfg["paths"] == {"upstream_root": path, "reduced_root": f"{path}/products",
+                            "qc_database": str(out / "qc.sqlite")}
+    assert (cfg["plots"]["output_dir"], cfg["plots"]["html_output"]) == (
+        str(out / "plots"), str(out / "index.html"))
+
+
 @pytest.mark.parametrize("path, token", [("/data/soxs/ws", None), ("/data/test_night/ws", "test"),
                                          ("/scratch/TMP/ws", "tmp")])
 def test_a_workspace_the_monitor_takes_for_test_data_is_allowed_by_name(path, token):

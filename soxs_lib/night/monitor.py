@@ -13,7 +13,10 @@ they stay the one source of truth.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import yaml
 
 from soxs_lib.config import keywords as kw
 from soxs_lib.config.errors import InputError
@@ -97,6 +100,17 @@ def default_output(workspace: Path) -> Path:
     return workspace.parent / f"{workspace.name}-qc-monitor"
 
 
+def _yaml_path(path: Path) -> str:
+    """``path`` as a YAML value: plain where YAML reads it back unchanged,
+    else double-quoted (a ``#`` or ``: `` in a folder name)."""
+    text = str(path)
+    try:
+        plain = yaml.safe_load(f"k: {text}") == {"k": text}
+    except yaml.YAMLError:
+        plain = False
+    return text if plain else json.dumps(text)
+
+
 def config_yaml(workspace: Path = Path("/data/soxs/ws"), output: Path | None = None) -> str:
     """The ``qc_monitor.yaml`` that points the monitor at a soxs workspace.
 
@@ -135,9 +149,9 @@ def config_yaml(workspace: Path = Path("/data/soxs/ws"), output: Path | None = N
              "  allow_suspicious_paths: true\n".format(token) if token else "")
     return f"""\
 paths:
-  upstream_root: {workspace}
-  reduced_root: {products}
-  qc_database: {output}/qc.sqlite
+  upstream_root: {_yaml_path(workspace)}
+  reduced_root: {_yaml_path(products)}
+  qc_database: {_yaml_path(output / "qc.sqlite")}
 
 acquisition:
   upstream_database_name: {kw.WORKSPACE_DB}
@@ -146,8 +160,8 @@ acquisition:
   reduced_products_search: recursive
 {allow}
 plots:
-  output_dir: {output}/plots
-  html_output: {output}/index.html
+  output_dir: {_yaml_path(output / "plots")}
+  html_output: {_yaml_path(output / "index.html")}
   show: false
   include:
     - plots/datapoint_queries.yaml
