@@ -14,7 +14,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,dask]'
 	$(BIN)/python -c 'from soxs_lib.core.stack import warm_up; warm_up()'  # compile the kernel once
-	$(BIN)/python -m compileall -q soxs_lib recipes  # bytecode even where PYTHONDONTWRITEBYTECODE is set
+	$(BIN)/python -m compileall -q soxs_lib recipes workflows  # bytecode even where PYTHONDONTWRITEBYTECODE is set
 	touch $(STAMP)
 
 run: install

@@ -54,3 +54,10 @@ def test_wheel_in_a_fresh_venv_simulates_and_reduces(tmp_path):
     recipes = Path(_run([soxs, "recipe-dir"], work).strip())
     assert recipes.is_relative_to(site) and (recipes / "soxs_mdark.py").is_file()
     assert (Path(site) / "static_calib" / "detectors.yaml").is_file()
+    # the EDPS workflow ships too, where soxs edps-config says it is
+    config = _run([soxs, "edps-config"], work).splitlines()
+    [wdir] = [Path(x.split("=", 1)[1]) for x in config if x.startswith("workflow_dir=")]
+    assert wdir.is_relative_to(site)
+    for name in ("soxs_keywords.py", "soxs_rules.py", "soxs_classification.py",
+                 "soxs_datasources.py", "soxs_wkf.py", "soxs_parameters.yaml"):
+        assert (wdir / "soxs" / name).is_file(), name

@@ -82,8 +82,22 @@ def test_soxs_lib_imports_absolutely():
         assert not any(n.startswith(".") for n in imported(ast.parse(path.read_text()))), path
 
 
+WORKFLOW_MODULES = sorted((ROOT / "workflows").rglob("*.py"))
+# the EDPS workflow is a front end: it reads the declarations (config) and
+# applies prep's rule (night), as any user of soxs_lib would
+WORKFLOW_USES = {"config", "night"}
+
+
+@pytest.mark.parametrize("path", WORKFLOW_MODULES, ids=lambda p: p.name)
+def test_the_edps_workflow_uses_the_declarations_and_prep_only(path):
+    used = {n.split(".")[1] for n in imported(ast.parse(path.read_text()))
+            if n.startswith("soxs_lib.") and n.split(".")[1] in BELOW}
+    assert used <= WORKFLOW_USES
+    assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
 def test_nothing_imports_the_recipe():
-    users = [p for folder in ("soxs_lib", "tests", "benchmarks")
+    users = [p for folder in ("soxs_lib", "tests", "benchmarks", "workflows")
              for p in sorted((ROOT / folder).rglob("*.py")) if "venv" not in str(p)]
     assert any(p.parent.name == "night" for p in users)
     for path in users:

@@ -5,6 +5,7 @@ soxs [-V] [-x] mdark <inputFrames>... [-o <outputDirectory>] [-s <settings.yaml>
 soxs simulate [--arm NIR|VIS] [-n N] [-o <folder>] ...
 soxs settings          print a complete default settings file
 soxs recipe-dir        print the folder to pass to pyesorex --recipe-dir
+soxs edps-config       print what EDPS needs to run the SOXS workflow
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
                    ).set_defaults(handler=_settings)
     sub.add_parser("recipe-dir", help="print the folder of the PyEsoRex recipe, for "
                                       "pyesorex --recipe-dir").set_defaults(handler=_recipe_dir)
+    edps = sub.add_parser("edps-config", help="print what EDPS needs to run the SOXS "
+                                              "workflow (soxs.soxs_wkf)")
+    edps.add_argument("--parameters", action="store_true",
+                      help="print the workflow's parameter file instead (the recipe's "
+                           "defaults, as workflows/soxs/soxs_parameters.yaml holds them)")
+    edps.set_defaults(handler=_edps_config)
     return top
 
 
@@ -183,6 +190,12 @@ def _settings(_args, _argv) -> int:
 def _recipe_dir(_args, _argv) -> int:
     from soxs_lib.config.shipped import recipe_dir
     print(recipe_dir())
+    return 0
+
+
+def _edps_config(args, _argv) -> int:
+    from soxs_lib.cli.edps import config_text, parameters_yaml
+    sys.stdout.write(parameters_yaml() if args.parameters else config_text())
     return 0
 
 

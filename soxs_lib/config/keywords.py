@@ -14,8 +14,14 @@ def product_tag(arm: str) -> str:
     return f"DARK_{arm}"
 
 
+def edps_task(arm: str) -> str:
+    """The EDPS task (``workflows/soxs``) that reduces the darks of ``arm``."""
+    return f"mdark_{arm.lower()}"
+
+
 RAW_TAGS = tuple(raw_tag(a) for a in ARMS)
 BIAS_TAG = "MASTER_BIAS_VIS"
+BIAS_ARM = "VIS"                 # the arm whose darks take a master bias
 CALIB_TAGS = (BIAS_TAG,)
 KNOWN_TAGS = RAW_TAGS + CALIB_TAGS
 
@@ -79,6 +85,11 @@ def binning(header, arm: str) -> tuple[int, int]:
     if arm not in BINNED_ARMS and BINX not in header and BINY not in header:
         return 1, 1
     return int(header[BINX]), int(header[BINY])
+# a dark set: the darks that share these values (EXPTIME to 0.01 s) and the
+# observing night (``night.group``; the EDPS workflow's grouping keywords)
+SET_KEYWORDS = (SEQ_ARM, EXPTIME, READ_CURID, READ_CURNAME, BINX, BINY, TPL_START)
+# a master bias fits a VIS set that shares these (the nearest in time is taken)
+BIAS_MATCH_KEYWORDS = (BINX, BINY, READ_CURID, READ_CURNAME)
 # keywords whose values must agree across the set (name, what it means)
 MUST_AGREE = (
     (SEQ_ARM, "arm"),

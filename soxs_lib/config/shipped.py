@@ -1,8 +1,10 @@
 """The folders that ship inside the package: ``static_calib/`` (as
-``soxs_lib.static_calib``) and ``recipes/`` (as ``soxs_lib.recipes``, the
-folder for ``pyesorex --recipe-dir``).  Both live at the top of the checkout;
-``soxs_lib/static_calib`` and ``soxs_lib/recipes`` link to them, so a checkout
-and an installed package find them the same way."""
+``soxs_lib.static_calib``), ``recipes/`` (as ``soxs_lib.recipes``, the
+folder for ``pyesorex --recipe-dir``) and ``workflows/`` (as
+``soxs_lib.workflows``, EDPS's ``workflow_dir``).  They live at the top of the
+checkout; ``soxs_lib/static_calib``, ``soxs_lib/recipes`` and
+``soxs_lib/workflows`` link to them, so a checkout and an installed package
+find them the same way."""
 
 from __future__ import annotations
 
@@ -32,3 +34,9 @@ def static_calib() -> Path:
 def recipe_dir() -> Path:
     """The folder holding the PyEsoRex recipe ``soxs_mdark.py``."""
     return _folder("soxs_lib.recipes")
+
+
+def workflow_dir() -> Path:
+    """The folder holding the EDPS workflow package ``soxs`` (EDPS's
+    ``workflow_dir``)."""
+    return _folder("soxs_lib.workflows")

@@ -98,12 +98,65 @@ def _refusal(h) -> str:
     if not catg and dpr != kw.DARK_DPR_TYPE:
         return f"not a dark ({kw.DPR_TYPE} = {dpr or 'absent'})"
     arm = str(h.get(kw.SEQ_ARM, "")).strip().upper()
-    if arm not in kw.ARMS:
+    if arm not in kw.ARMS or (catg and arm != kw.BIAS_ARM):
         return f"arm {kw.SEQ_ARM} = {arm or 'absent'!r} is not one soxs_mdark reduces"
     need = ((kw.EXPTIME, kw.MJD_OBS, kw.DATE_OBS) if not catg else ()) + \
         (kw.READ_CURID, kw.READ_CURNAME) + kw.binning_keywords(arm)
     missing = [k for k in need if k not in h]
     return f"missing keyword(s) {', '.join(missing)}" if missing else ""
+
+
+def _values(h, arm: str) -> dict:
+    """The values that group a frame and name its set.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A keyword whose value is not of its kind (an EXPTIME that is not a number).
+    """
+    mjd = float(h.get(kw.MJD_OBS, math.nan))
+    nexp = h.get(kw.TPL_NEXP)
+    return dict(arm=arm, exptime=float(h.get(kw.EXPTIME, math.nan)),
+                readout=str(h[kw.READ_CURNAME]).strip(),
+                readout_id=field_text(h[kw.READ_CURID]),
+                binning="x".join(map(str, kw.binning(h, arm))),
+                night=night_of(mjd) if math.isfinite(mjd) else "",
+                tpl_start=str(h.get(kw.TPL_START, "")).strip(),
+                tpl_nexp=int(nexp) if nexp is not None else None,
+                mjd_obs=mjd, date_obs=str(h.get(kw.DATE_OBS, "")).strip(),
+                template=str(h.get(kw.TPL_ID, "")).strip(),
+                object=str(h.get(kw.OBJECT, "")).strip())
+
+
+def header_kind(h) -> tuple[str, str, dict]:
+    """What a file is, from its primary header alone: the one rule ``prep``
+    and the EDPS workflow (``workflows/soxs/soxs_rules.py``) both apply.
+
+    Parameters
+    ----------
+    h : mapping
+        The header: ``get``, ``in`` and ``[]`` by ESO keyword name
+        (``"ESO DPR TYPE"``), a missing keyword absent.
+
+    Returns
+    -------
+    kind : str
+        A raw tag (``DARK_NIR``, ``DARK_VIS``), ``MASTER_BIAS_VIS``, or empty.
+    reason : str
+        Why the file is left out (empty when ``kind`` is not).
+    values : dict
+        The fields of ``Frame`` that group it (empty when left out).
+    """
+    reason = _refusal(h)
+    if reason:
+        return "", reason, {}
+    arm = str(h.get(kw.SEQ_ARM, "")).strip().upper()
+    try:
+        values = _values(h, arm)
+    except (TypeError, ValueError) as exc:
+        return "", f"unusable keyword value ({exc})", {}
+    catg = str(h.get(kw.PRO_CATG, "")).strip()
+    return (kw.BIAS_TAG if catg else kw.raw_tag(arm)), "", values
 
 
 def classify(path: Path) -> Frame:
@@ -128,29 +181,12 @@ def classify(path: Path) -> Frame:
         h = read_header(path)
     except InputError as exc:
         return _left_out(path, st, f"unreadable: {exc}")
-    reason = _refusal(h)
-    if reason:
+    kind, reason, values = header_kind(h)
+    if not kind:
         return _left_out(path, st, reason)
-    catg = str(h.get(kw.PRO_CATG, "")).strip()
-    arm = str(h.get(kw.SEQ_ARM, "")).strip().upper()
-    try:
-        mjd = float(h.get(kw.MJD_OBS, math.nan))
-        exptime = float(h.get(kw.EXPTIME, math.nan))
-        nexp = h.get(kw.TPL_NEXP)
-        values = dict(arm=arm, exptime=exptime, readout=str(h[kw.READ_CURNAME]).strip(),
-                      readout_id=field_text(h[kw.READ_CURID]),
-                      binning="x".join(map(str, kw.binning(h, arm))),
-                      night=night_of(mjd) if math.isfinite(mjd) else "",
-                      tpl_start=str(h.get(kw.TPL_START, "")).strip(),
-                      tpl_nexp=int(nexp) if nexp is not None else None,
-                      mjd_obs=mjd, date_obs=str(h.get(kw.DATE_OBS, "")).strip(),
-                      template=str(h.get(kw.TPL_ID, "")).strip(),
-                      object=str(h.get(kw.OBJECT, "")).strip())
-    except (TypeError, ValueError) as exc:
-        return _left_out(path, st, f"unusable keyword value ({exc})")
-    if catg:
-        return Frame(str(path), st.st_size, st.st_mtime, kind=kw.BIAS_TAG, **values)
-    kind, reason, complete = kw.raw_tag(arm), "", True
+    if kind == kw.BIAS_TAG:
+        return Frame(str(path), st.st_size, st.st_mtime, kind=kind, **values)
+    complete = True
     try:
         RawImage(path).close()        # the whole file is there (archives: intact)
     except Truncated as exc:

@@ -154,7 +154,7 @@ def group(frames: list[Frame]) -> list[DarkSet]:
         sets[k].frames.append(f)
     biases = [f for f in frames if f.kind == kw.BIAS_TAG]
     for s in sets.values():
-        if s.arm != "VIS":
+        if s.arm != kw.BIAS_ARM:
             continue
         fits = [b for b in biases if (b.binning, b.readout_id, b.readout) ==
                 (s.binning, s.readout_id, s.readout)]
