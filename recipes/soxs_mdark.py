@@ -177,7 +177,7 @@ class SoxsMdark(cpl.ui.PyRecipe):
         """Write the product with cpl.dfs, whole or not at all (staged under
         its own name, as cpl.dfs records it in PIPEFILE, then moved into
         place by the shared publishing path)."""
-        tag = kw.product_tag(md.arm)
+        tag = md.product_tag
         applist = _propertylist(product_cards(md) + qc_cards(md))
         first = next(f for f in used if Path(f.file).name == md.frameset.first.path.name)
         publisher = ProductSet(overwrite=True, lock_dir=Path("."))   # esorex overwrites

@@ -118,6 +118,49 @@ def test_overwrite_and_deterministic_data(done):
     assert product_files(out) == files and len(files) == 3   # replaced, no temporary left
 
 
+SIGNED = ("CHECKSUM", "DATASUM", "DATE")     # the moment of writing
+
+
+def test_product_catg_master_dark_changes_the_category_alone(done, tmp_path):
+    """soxspipe's recipes find a master dark by ``PRO CATG MASTER_DARK_<ARM>``
+    and take its read noise from ``QC RAW RON`` when ``PRO DATANCOM`` is there."""
+    truth, sof, out, res = done
+    again = run("mdark", sof, "-o", tmp_path, "--frame_clipping_sigma=4",
+                "--product_catg=MASTER_DARK")
+    assert again.returncode == 0, again.stderr
+    assert product_files(tmp_path) == product_files(out)       # the same names
+    [a] = (out / "products/soxs_mdark").glob("*.fits")
+    [b] = (tmp_path / "products/soxs_mdark").glob("*.fits")
+    with fits.open(a) as ha, fits.open(b) as hb:
+        pa, pb = ha[0].header, hb[0].header
+        assert pb["HIERARCH ESO PRO CATG"] == "MASTER_DARK_VIS"
+        assert pb["HIERARCH ESO PRO DATANCOM"] == 3 and pb["HIERARCH ESO QC RAW RON"] > 0
+        i = [p.name for p in params.PARAMETERS].index("product_catg") + 1
+        assert pb[f"HIERARCH ESO PRO REC1 PARAM{i} VALUE"] == "MASTER_DARK"
+        assert pa[f"HIERARCH ESO PRO REC1 PARAM{i} VALUE"] == "DARK"
+        differ = {k for k in set(pa) | set(pb) if k not in SIGNED and pa.get(k) != pb.get(k)}
+        assert differ == {"ESO PRO CATG", f"ESO PRO REC1 PARAM{i} VALUE"}
+        for name in ("FLUX", "QUAL", "ERR"):
+            np.testing.assert_array_equal(ha[name].data, hb[name].data)
+            assert {k: v for k, v in ha[name].header.items() if k not in SIGNED} == \
+                {k: v for k, v in hb[name].header.items() if k not in SIGNED}
+    assert "MASTER_DARK_VIS" in again.stdout
+
+
+def test_product_catg_from_either_settings_file(vis_small, tmp_path):
+    truth, sof = vis_small
+    own, theirs = tmp_path / "own.yaml", tmp_path / "soxspipe.yaml"
+    own.write_text("soxs_mdark:\n  product_catg: MASTER_DARK\n")
+    theirs.write_text("soxs-mdark:\n  product-catg: MASTER_DARK\n")
+    for k, settings in enumerate((own, theirs)):
+        ws = tmp_path / f"ws{k}"
+        assert cli.main(["mdark", str(sof), "-o", str(ws), "-s", str(settings)]) == 0
+        h = fits.getheader(next((ws / "products/soxs_mdark").glob("*.fits")))
+        assert h["HIERARCH ESO PRO CATG"] == "MASTER_DARK_VIS"
+    assert cli.main(["mdark", str(sof), "-o", str(tmp_path / "bad"),
+                     "--product_catg=MASTER_BIAS"]) == 3
+
+
 def test_soxspipe_settings_file_and_override_precedence(vis_small, tmp_path):
     truth, sof = vis_small
     yaml = tmp_path / "soxspipe.yaml"

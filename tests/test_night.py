@@ -371,6 +371,18 @@ def test_reduce_all_skips_what_is_up_to_date_and_redoes_what_changed(mini, capsy
     assert all(p.stat().st_mtime_ns != stamp[p.name] for p in products)
 
 
+def test_reduce_all_writes_the_category_the_settings_choose(mini, tmp_path):
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("soxs-mdark:\n  product-catg: MASTER_DARK\n")
+    assert cli.main(["prep", str(mini)]) == 0
+    status, out = _reduce(mini, "-s", settings, "--json")
+    assert status == 0, out
+    sets = json.loads(out)["sets"]
+    assert len(sets) == len(MINI) and all(s["status"] == "PASS" for s in sets)
+    for s in sets:
+        assert fits.getheader(s["product"])["HIERARCH ESO PRO CATG"] == "MASTER_DARK_VIS"
+
+
 def test_a_failing_set_never_stops_the_others(mini, capsys):
     assert cli.main(["prep", str(mini)]) == 0
     bad = raws(mini)[4]                      # second set: one frame becomes unreadable

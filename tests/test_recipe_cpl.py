@@ -81,6 +81,17 @@ def test_recipe_product_matches_the_command_line(recipe_module, vis_small, tmp_p
         assert ha["HIERARCH ESO PRO REC1 RAW1 CATG"] == "DARK_VIS"
 
 
+def test_recipe_writes_soxspipes_category_when_asked(recipe_module, vis_small, tmp_path):
+    truth, sof = vis_small
+    out = _run(recipe_module, sof, tmp_path,
+               {"soxs.soxs_mdark.product_catg": "MASTER_DARK"})
+    [frame] = list(out)
+    assert frame.tag == "MASTER_DARK_VIS"
+    h = fits.getheader(tmp_path / Path(frame.file).name)
+    assert h["HIERARCH ESO PRO CATG"] == "MASTER_DARK_VIS"
+    assert h["HIERARCH ESO PRO DATANCOM"] == 3 and h["HIERARCH ESO QC RAW RON"] > 0
+
+
 def test_recipe_errors_are_cpl_errors(recipe_module, small_set, tmp_path):
     truth, sof = small_set
     short = tmp_path / "short.sof"

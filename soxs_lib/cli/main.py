@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     prep = sub.add_parser("prep", parents=[common],
                           help="find and group a workspace's dark sets, write their SOFs")
     prep.add_argument("workspace")
+    prep.add_argument("--refresh", action="store_true",
+                      help="set the workspace's database aside (backups/soxs-<UTC>.db) and "
+                           "rebuild it from the raw headers and the products on disk")
     prep.set_defaults(handler=_prep)
     red = sub.add_parser("reduce", parents=[common],
                          help="reduce the workspace's sets whose products are missing or stale")
@@ -243,7 +246,7 @@ def _prep(args, _argv) -> int:
     from soxs_lib.night.workspace import workspace_lock
     ws = _workspace(args)
     with workspace_lock(ws):
-        found = prep(ws)
+        found = prep(ws, refresh=args.refresh)
     print(tables.prep_text(found, ws))
     return 0
 
@@ -255,6 +258,8 @@ def _reduce(args, _argv) -> int:
     ws = _workspace(args)
     with workspace_lock(ws):
         done = reduce_all(ws, args.settings, args.overwrite, args.jobs, args.scheduler)
+    if done.repair:
+        print(tables.repair_text(done.repair, ws), file=sys.stderr)
     print(tables.reduce_json(done) if args.json else tables.reduce_text(done))
     return done.exit_status
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import sys
 import time
 
+from soxs_lib.config import keywords as kw
 from soxs_lib.night.outcome import READY, Reduced
+from soxs_lib.night.rebuild import MISSING, REFRESH
 from soxs_lib.night.prep import Prep
 from soxs_lib.pipeline.report import text_table
 
@@ -24,8 +26,9 @@ def prep_text(prep: Prep, workspace) -> str:
              prep.statuses[s.sof_name], s.sof_name if s.status == READY else "-")
             for s in prep.sets]
     removed = f", {len(prep.removed)} removed" if prep.removed else ""
-    out = [f"soxs prep {ws}: {len(prep.sets)} dark set(s), {len(prep.written)} SOF(s) "
-           f"written{removed}, {len(prep.left_out)} file(s) left out", ""]
+    out = [repair_text(prep.repair, ws), ""] if prep.repair else []
+    out += [f"soxs prep {ws}: {len(prep.sets)} dark set(s), {len(prep.written)} SOF(s) "
+            f"written{removed}, {len(prep.left_out)} file(s) left out", ""]
     if rows:
         out += text_table(("arm", "EXPTIME", "readout", "binning", "night", "template",
                        "frames", "status", "SOF"), rows)
@@ -38,6 +41,16 @@ def prep_text(prep: Prep, workspace) -> str:
     if prep.left_out:
         out += ["", "Left out:"] + [f"  {_rel(f.path, ws)}: {f.reason}" for f in prep.left_out]
     return "\n".join(out)
+
+
+def repair_text(repair, workspace) -> str:
+    """What was done to a damaged, missing or refreshed database (``rebuild.Repair``)."""
+    ws = Path(workspace).resolve()
+    why = {MISSING: "was missing", REFRESH: "refreshed"}.get(
+        repair.reason, f"was damaged ({repair.reason})")
+    kept = f"; the old file is kept as {_rel(repair.kept, ws)}" if repair.kept else ""
+    return (f"database {kw.WORKSPACE_DB} {why}: made anew{kept}; the reductions of "
+            f"{len(repair.recovered)} set(s) recovered from their products")
 
 
 def _rel(path, ws: Path) -> str:
@@ -68,6 +81,8 @@ def print_pass(found: Prep, reduced: Reduced) -> None:
     """What a pass of ``soxs watch`` did: a time-stamped line, and the table
     of the sets it reduced."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    if found.repair:
+        print(f"[{stamp}] {repair_text(found.repair, '.')}", flush=True)
     print(f"[{stamp}] {len(found.written)} new SOF(s), {len(reduced.results)} set(s) "
           "reduced", flush=True)
     if reduced.results:

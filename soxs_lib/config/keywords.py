@@ -9,9 +9,17 @@ def raw_tag(arm: str) -> str:
     return f"DARK_{arm}"
 
 
-def product_tag(arm: str) -> str:
-    """The PRO CATG (and product tag) of the master dark of ``arm``."""
-    return f"DARK_{arm}"
+# the master dark's category: DARK_<ARM> (the SOXS documentation's, the
+# default) or MASTER_DARK_<ARM> (soxspipe's, which its recipes look up by
+# header to find a master dark and its read noise)
+PRODUCT_CATGS = ("DARK", "MASTER_DARK")
+
+
+def product_tag(arm: str, catg: str = PRODUCT_CATGS[0]) -> str:
+    """The PRO CATG (and product tag) of the master dark of ``arm``, in the
+    category ``catg`` (one of ``PRODUCT_CATGS``, the parameter
+    ``product_catg``)."""
+    return f"{catg}_{arm}"
 
 
 def edps_task(arm: str) -> str:
@@ -105,6 +113,7 @@ MUST_AGREE = (
 # product keywords --------------------------------------------------------
 PRO_TYPE = "ESO PRO TYPE"
 PRO_TECH = "ESO PRO TECH"
+QC_STATUS = "ESO QC STATUS"      # PASS: every metric within its range
 PRO_TYPE_VALUE = "REDUCED"
 PRO_TECH_VALUE = "IMAGE"
 EXT_FLUX, EXT_QUAL, EXT_ERR = "FLUX", "QUAL", "ERR"
@@ -120,4 +129,5 @@ WORKSPACE_PRODUCTS = "products"
 WORKSPACE_QC = "qc"
 WORKSPACE_SOF = "sof"
 WORKSPACE_DB = "soxs.db"
+WORKSPACE_BACKUPS = "backups"    # databases set aside (damaged, or refreshed)
 WORKSPACE_LOCK = ".soxs.lock"

@@ -13,6 +13,7 @@ import math
 import os
 
 from soxs_lib.config.errors import SettingsError
+from soxs_lib.config.keywords import PRODUCT_CATGS
 
 RECIPE = "soxs_mdark"
 CONTEXT = f"soxs.{RECIPE}"
@@ -112,6 +113,12 @@ PARAMETERS: tuple[Param, ...] = (
           "(ImageList.collapse_sigclip_create, kappa stacked_clipping_sigma, "
           "MEDIAN_MEAN), which leaves cosmic rays in stacks of 3 to 5 frames; needs "
           "PyCPL (the PyEsoRex recipe)", choices=("soxs", "cpl")),
+    Param("product_catg", str, PRODUCT_CATGS[0], None, None,
+          "The product's category (ESO PRO CATG and tag): DARK writes DARK_<ARM>, as the "
+          "SOXS documentation names it (default); MASTER_DARK writes MASTER_DARK_<ARM>, "
+          "as soxspipe does, so soxspipe's recipes take the product as their master dark "
+          "and its QC RAW RON as their read noise; nothing else changes",
+          choices=PRODUCT_CATGS),
     Param("nthreads", int, 0, 0, 256,
           "Threads for the stacking; 0 uses OMP_NUM_THREADS if set, else all cores; "
           "results do not depend on it"),     # policy: thread_count

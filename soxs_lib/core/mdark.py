@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from soxs_lib.config import flags
+from soxs_lib.config import keywords as kw
 from soxs_lib.config.errors import SettingsError
 from soxs_lib.config.params import Values
 from soxs_lib.core import hotpix, qcvalues
@@ -50,6 +51,12 @@ class MasterDark:
     timings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)   # for the report and the log
     dropped: list = field(default_factory=list)
+
+    @property
+    def product_tag(self) -> str:
+        """The product's category (``ESO PRO CATG``, its tag): the arm's, in
+        the category the ``product_catg`` parameter chose."""
+        return kw.product_tag(self.arm, self.params.product_catg)
 
     @property
     def qc_passed(self) -> bool:

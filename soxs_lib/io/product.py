@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 import hashlib
 
 import numpy as np
@@ -10,12 +11,15 @@ from astropy.io import fits
 
 from soxs_lib import PIPE_ID, __version__
 from soxs_lib.config import flags, params, keywords as kw
+from soxs_lib.config import qc
 from soxs_lib.io.fitsutil import put
 from soxs_lib.core.mdark import MasterDark
-from soxs_lib.core.qcvalues import METRIC_FAIL, METRIC_PASS
+from soxs_lib.core.qcvalues import METRIC_FAIL, METRIC_PASS, NO_RANGE
 from soxs_lib.io.fitsfile import read_header
 
 PRO_DID = "ESO-VLT-DIC.PRO-1.17"
+DATE = "DATE"                # when the file was written (UTC): the reduction's date
+STATUS_SUFFIX = " STATUS"
 _MD5_PENDING = "0" * 32     # as long as the digest: the header keeps its size
 DRS_ID = f"soxs_lib-{__version__}"
 
@@ -46,11 +50,50 @@ def qc_cards(md: MasterDark) -> list[tuple[str, object, str]]:
         value = int(r.value) if r.qc.fmt == "d" else float(r.value)
         cards.append((r.qc.keyword, value, f"{unit}{r.qc.description}"))
         if r.range is not None:
-            cards.append((f"{r.qc.keyword} STATUS", r.status,
-                          f"range [{r.range[0]:g}, {r.range[1]:g}]"))
-    cards.append(("ESO QC STATUS", METRIC_PASS if md.qc_passed else METRIC_FAIL,
+            cards.append((r.qc.keyword + STATUS_SUFFIX, r.status,
+                          f"range [{_exact(r.range[0])}, {_exact(r.range[1])}]"))
+    cards.append((kw.QC_STATUS, METRIC_PASS if md.qc_passed else METRIC_FAIL,
                   "all QC metrics within their ranges"))
     return cards
+
+
+def _exact(x) -> str:
+    """A number as its shortest text that reads back the same (``30``, ``0.1``)."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def qc_from_header(h) -> list[tuple]:
+    """The QC metrics a product's header states, read back as ``qc_cards``
+    wrote them: the database records them from here after a reduction and
+    when it is rebuilt from the products on disk, so both hold the same.
+
+    Parameters
+    ----------
+    h : astropy.io.fits.Header
+        The product's primary header.
+
+    Returns
+    -------
+    list of (name, value, unit, description, min, max, status)
+        In declaration order; ``min``, ``max`` None and ``status`` ``-``
+        where the metric has no range.
+    """
+    out = []
+    for q in qc.QC_DEFS:
+        if q.keyword not in h:
+            continue
+        status, lo, hi = NO_RANGE, None, None
+        key = q.keyword + STATUS_SUFFIX
+        if key in h:
+            status = str(h[key])
+            try:
+                lo, hi = (float(x) for x in h.comments[key].strip().removeprefix("range [")
+                          .removesuffix("]").split(","))
+            except ValueError:            # a comment cut short: the range is unknown
+                lo = hi = None
+        out.append((q.name, h[q.keyword], q.unit, q.description, lo, hi, status))
+    return out
 
 
 def product_cards(md: MasterDark) -> list[tuple[str, object, str]]:
@@ -64,7 +107,7 @@ def product_cards(md: MasterDark) -> list[tuple[str, object, str]]:
     list of (keyword, value, comment)
     """
     return [
-        (kw.PRO_CATG, kw.product_tag(md.arm), "Category of pipeline product frame"),
+        (kw.PRO_CATG, md.product_tag, "Category of pipeline product frame"),
         (kw.PRO_TYPE, kw.PRO_TYPE_VALUE, "Product type"),
         (kw.PRO_TECH, kw.PRO_TECH_VALUE, "Observation technique"),
         (kw.EXPTIME, float(md.exptime), "Integration time [s]"),   # cpl.dfs does not copy it
@@ -80,6 +123,8 @@ def primary_header(md: MasterDark, filename: str) -> fits.Header:
     h = fits.Header()
     for card in inherited(fs.first.header):
         h.append(card)
+    put(h, DATE, datetime.now(timezone.utc).isoformat(timespec="milliseconds")[:23],
+        "Date the file was written (UTC)")
     put(h, "PIPEFILE", filename, "Filename of data product")
     put(h, "DATAMD5", _MD5_PENDING, "MD5 checksum of the data units")
     put(h, "ESO PRO DID", PRO_DID, "Data dictionary for PRO")

@@ -17,7 +17,7 @@ from soxs_lib.io.fitsfile import read_header
 from soxs_lib.io.rawimage import RawImage
 
 # folders of a workspace that hold what soxs writes, not raw frames
-OWN_FOLDERS = (kw.WORKSPACE_PRODUCTS, kw.WORKSPACE_QC, kw.WORKSPACE_SOF)
+OWN_FOLDERS = (kw.WORKSPACE_PRODUCTS, kw.WORKSPACE_QC, kw.WORKSPACE_SOF, kw.WORKSPACE_BACKUPS)
 OWN_FILES = (kw.WORKSPACE_DB, kw.WORKSPACE_DB + "-journal", kw.WORKSPACE_DB + "-wal",
              kw.WORKSPACE_DB + "-shm")
 NIGHT_OFFSET_DAYS = 15.0 / 24.0      # the observing night: MJD-OBS - 15 h, as soxspipe

@@ -68,6 +68,8 @@ _FRAME_FIELDS = [f.name for f in fields(Frame)]
 class Database:
     """The workspace database, created on first use.
 
+    ``created`` says whether this opening made it (a new file, or an empty one).
+
     Raises
     ------
     OutputError
@@ -76,12 +78,14 @@ class Database:
 
     def __init__(self, workspace: Path):
         self.path = Path(workspace) / kw.WORKSPACE_DB
+        self.created = False
         try:
             self.conn = sqlite3.connect(self.path, timeout=60)
             if self._version() != SCHEMA_VERSION:
                 self._upgrade()
         except sqlite3.Error as exc:
-            raise OutputError(f"{self.path}: cannot use the database ({exc})") from None
+            raise OutputError(f"{self.path}: cannot use the database ({exc}); soxs prep "
+                              "moves a damaged one aside and rebuilds it") from None
 
     def _version(self) -> int:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -101,6 +105,7 @@ class Database:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 version = self._version()
+                self.created = version == 0
                 steps = SCHEMA if version == 0 else [
                     sql for v in range(version, SCHEMA_VERSION) for sql in MIGRATIONS[v]]
                 for sql in steps:

@@ -9,7 +9,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from soxs_lib.config import keywords as kw
 from soxs_lib.config.errors import EXIT_QC_FAILED, SoxsError
+from soxs_lib.core.qcvalues import METRIC_FAIL
+from soxs_lib.io import product as product_io
 
 # a set as prep sees it
 READY, WAITING, TOO_FEW = "ready", "waiting for frames", "too few frames"
@@ -61,6 +64,40 @@ class SetOutcome:
     qc: list[QCValue] = field(default_factory=list)
 
     @classmethod
+    def from_product(cls, sof, product: Path) -> SetOutcome:
+        """The outcome a product states: its QC (values, ranges, statuses),
+        the date of the first exposure and when it was written.  A
+        reduction's outcome is recorded from here, and so is a product's
+        when the database is rebuilt, so both hold the same.
+
+        Parameters
+        ----------
+        sof : str or Path
+            The set's SOF.
+        product : Path
+            The set's product.
+
+        Returns
+        -------
+        SetOutcome
+
+        Raises
+        ------
+        OSError, ValueError
+            The product cannot be read.
+        """
+        from astropy.io import fits
+        h = fits.getheader(product)
+        failed = str(h.get(kw.QC_STATUS, "")) == METRIC_FAIL
+        when = str(h.get(product_io.DATE, ""))[:19] or datetime.fromtimestamp(
+            Path(product).stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        return cls(Path(sof).name, str(sof), QC_FAIL if failed else PASS,
+                   reduction_date_utc=when, product=str(product),
+                   exit_status=EXIT_QC_FAILED if failed else 0,
+                   obs_date_utc=str(h.get(kw.DATE_OBS, "")),
+                   qc=[QCValue(*row) for row in product_io.qc_from_header(h)])
+
+    @classmethod
     def failed(cls, sof, error: BaseException | str, exit_status: int = EXIT_FAILED):
         """A set that could not be reduced, and why."""
         return cls(Path(sof).name, str(sof), ERROR, error=str(error), exit_status=exit_status)
@@ -76,6 +113,7 @@ class Reduced:
     earlier ones'."""
 
     results: list[SetOutcome]
+    repair: object = None         # rebuild.Repair: the database made anew first
 
     @property
     def exit_status(self) -> int:

@@ -11,6 +11,7 @@ from soxs_lib.night import group as grouping
 from soxs_lib.night.classify import Frame, classify, find_files
 from soxs_lib.night.db import Database
 from soxs_lib.night.outcome import READY, prep_status
+from soxs_lib.night.rebuild import Repair, open_database
 from soxs_lib.night.workspace import check_workspace
 
 
@@ -23,6 +24,7 @@ class Prep:
     written: list[Path]
     statuses: dict            # SOF name -> set status (reduced, failed included)
     removed: list[Path] = field(default_factory=list)   # SOFs of sets that are no more
+    repair: Repair | None = None      # the database made anew first (rebuild)
 
     @property
     def left_out(self) -> list[Frame]:
@@ -30,18 +32,22 @@ class Prep:
         return [f for f in self.frames if not f.kind]
 
 
-def prep(workspace, db: Database | None = None) -> Prep:
+def prep(workspace, db: Database | None = None, refresh: bool = False) -> Prep:
     """Classify every file of the workspace, group the darks and write one
     SOF per complete set to ``<workspace>/sof``.
 
     Headers are read only for new or changed files (the database remembers
-    the others).  Idempotent: with nothing new, no file changes.
+    the others).  Idempotent: with nothing new, no file changes.  A database
+    SQLite cannot read whole is set aside and rebuilt first (``rebuild``).
 
     Parameters
     ----------
     workspace : str or Path
     db : Database, optional
         Open database (default: the workspace's).
+    refresh : bool
+        Set the workspace's database aside and rebuild it even when it is
+        sound (``soxs prep --refresh``; not with ``db``).
 
     Returns
     -------
@@ -55,8 +61,9 @@ def prep(workspace, db: Database | None = None) -> Prep:
         The SOF folder or the database cannot be written.
     """
     ws = check_workspace(workspace).resolve()     # SOFs name frames by absolute path
-    own = db is None
-    db = db or Database(ws)
+    own, repair = db is None, None
+    if own:
+        db, repair = open_database(ws, refresh)
     try:
         frames = []
         for path in find_files(ws):
@@ -88,7 +95,7 @@ def prep(workspace, db: Database | None = None) -> Prep:
             statuses[s.sof_name] = status
         if written or removed or _changed(db, frames, sets):
             db.record_prep(frames, sets, sof_of)
-        return Prep(shown, sets, written, statuses, removed)
+        return Prep(shown, sets, written, statuses, removed, repair)
     finally:
         if own:
             db.close()

@@ -23,6 +23,7 @@ from soxs_lib.io.sof import sof_files
 from soxs_lib.night import runner
 from soxs_lib.night.db import Database
 from soxs_lib.night.outcome import Reduced, SetOutcome
+from soxs_lib.night.rebuild import open_database
 from soxs_lib.night.workspace import check_workspace
 
 
@@ -112,7 +113,8 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
     Returns
     -------
     Reduced
-        One result per SOF: those reduced now and the ones up to date.
+        One result per SOF: those reduced now and the ones up to date; a
+        damaged database was set aside and rebuilt first (``repair``).
 
     Raises
     ------
@@ -122,8 +124,9 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
     ws = check_workspace(workspace).resolve()
     settings_path = str(Path(settings_path).resolve()) if settings_path else None
     sweep_workspace(ws)                               # what a killed run left
-    own = db is None
-    db = db or Database(ws)
+    own, repair = db is None, None
+    if own:
+        db, repair = open_database(ws)
     try:
         todo, done = plan(ws, settings_path, redo, db, retry_after)
         results = []
@@ -144,7 +147,7 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
             results.append(db.known_outcome(job.sof, job.product))
         order = {j.sof.name: k for k, j in enumerate(sorted(todo + done, key=lambda j: j.sof))}
         results.sort(key=lambda r: order.get(r.sof, 0))
-        return Reduced(results)
+        return Reduced(results, repair)
     finally:
         if own:
             db.close()

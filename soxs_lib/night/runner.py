@@ -14,13 +14,12 @@ import socket
 import threading
 import time
 
-from soxs_lib.config import keywords as kw
 from soxs_lib.runtime import signals
-from soxs_lib.config.errors import EXIT_QC_FAILED, SoxsError
+from soxs_lib.config.errors import SoxsError
 from soxs_lib.io.publish import sweep_workspace
 from soxs_lib.config.params import thread_count
 from soxs_lib.runtime.pool import each_done, run_isolated
-from soxs_lib.night.outcome import PASS, QC_FAIL, QCValue, SetOutcome
+from soxs_lib.night.outcome import SetOutcome
 
 _ONE_AT_A_TIME = threading.Lock()    # one run per process: run_mdark's log is per process
 
@@ -58,20 +57,12 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
             res = run_mdark([str(sof)], workspace, settings_path, {"nthreads": nthreads},
                             overwrite=True, argv=argv, children=RunChildren(PlotProcess(fork)),
                             name=Path(sof).stem)
+            # as the product states it: what a rebuilt database reads back
+            out = SetOutcome.from_product(sof, res.products[res.md.product_tag])
         except SoxsError as exc:
             out = SetOutcome.failed(sof, exc, exc.exit_status)
         except Exception as exc:      # noqa: BLE001 - one broken set never stops the night
             out = SetOutcome.failed(sof, f"{type(exc).__name__}: {exc}")
-        else:
-            md = res.md
-            out = SetOutcome(
-                Path(sof).name, str(sof), PASS if md.qc_passed else QC_FAIL,
-                product=str(res.products[kw.product_tag(md.arm)]),
-                exit_status=0 if md.qc_passed else EXIT_QC_FAILED,
-                obs_date_utc=str(md.frameset.first.header.get(kw.DATE_OBS, "")),
-                qc=[QCValue(r.qc.name, r.value, r.qc.unit, r.qc.description,
-                            r.range[0] if r.range else None, r.range[1] if r.range else None,
-                            r.status) for r in md.qc])
     out.worker = f"{socket.gethostname()}:{os.getpid()}"
     out.seconds = time.perf_counter() - t0
     return out

@@ -13,7 +13,7 @@ import time
 
 import soxs_lib
 from soxs_lib import __version__
-from soxs_lib.config import params, keywords as kw, settings as settings_mod
+from soxs_lib.config import params, settings as settings_mod
 from soxs_lib.runtime import signals
 from soxs_lib.io.frames import collect_inputs, load_frameset, sof_path
 from soxs_lib.core.mdark import MasterDark, make_master_dark
@@ -193,7 +193,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         text = buffer.getvalue() + rerun_command(argv or ["mdark", *inputs]) + "\n"
         publisher.write(log_path, lambda tmp: Path(tmp).write_text(text))
         publisher.commit()
-        products = {kw.product_tag(md.arm): fits_path, "LOG": log_path}
+        products = {md.product_tag: fits_path, "LOG": log_path}
         plots = {"QC": plot_path}
         return Result(md, products, plots,
                       report(md, products, plots, elapsed, settings.notes(fs.arm) + md.notes))
