@@ -15,37 +15,49 @@ def grouped_median(x: np.ndarray) -> tuple[float, float]:
     A master of integer raw frames takes values on a grid (step gain/N); the
     plain median then snaps to the grid.  Like the median of grouped data, the
     grouped median places it inside the middle grid cell by the counts on
-    either side.  One bracket (or one partition) serves both."""
+    either side.  Pixels that kept fewer samples (a cosmic ray clipped) lie
+    on other, finer grids between the main one's points: the step is that of
+    the main grid (the nearest values about as frequent as the middle one),
+    and every value inside the cell counts, whatever its grid.  One bracket
+    (or one partition) finds the middle value."""
     n = x.size
     k = (n - 1) // 2
     got = bracket(x, k, n // 2)
     if got is None:
         x.partition((k, k + 1) if n > 1 else k)
-        below, band = 0, x              # the ranks hold, x[:k] <= x[k] <= x[k + 1:]
+        mid = float(x[k])
+        plain = mid if n % 2 else 0.5 * (mid + float(x[k + 1]))
     else:
         below, band = got               # sorted
-    j = k - below
-    mid = float(band[j])
-    plain = mid if n % 2 else 0.5 * (mid + float(band[j + 1]))
-    if got is None:
-        equal = int(np.count_nonzero(x == mid))
-        less = int(np.count_nonzero(x[:k] < mid))
-        upper, lower = x[k + 1:], x[:k]
-    else:                               # every value equal to mid is in the band
-        lo, hi = np.searchsorted(band, mid, "left"), np.searchsorted(band, mid, "right")
-        equal, less = int(hi - lo), below + int(lo)
-        upper = band[hi:hi + 1] if hi < band.size else x
-        lower = band[lo - 1:lo] if lo > 0 else x
-    if equal < max(2, n // 1000):
+        mid = float(band[k - below])
+        plain = mid if n % 2 else 0.5 * (mid + float(band[k - below + 1]))
+    equal = int(np.count_nonzero(x == mid))
+    if equal < max(2, n // _TIE_FRACTION):
         return plain, plain
-    upper = upper[upper > mid]
-    lower = lower[lower < mid]
-    steps = [v for v in ((upper.min() - mid) if upper.size else None,
-                         (mid - lower.max()) if lower.size else None) if v is not None]
-    if not steps:
+    w = _grid_step(x, mid)
+    if w is None:
         return mid, plain
-    w = float(min(steps))
-    return mid - w / 2 + w * (n / 2 - less) / equal, plain
+    lo, hi = mid - w / 2, mid + w / 2
+    less = int(np.count_nonzero(x < lo))
+    inside = int(np.count_nonzero(x < hi)) - less
+    return lo + w * (n / 2 - less) / inside, plain
+
+
+# a value held by at least one in this many is on the main grid (a tie);
+# the finer grids of pixels that lost samples spread over many values, each
+# far rarer
+_TIE_FRACTION = 1000
+_GRID_SAMPLE = 1 << 16       # values a strided sample looks at to find the step
+
+
+def _grid_step(x: np.ndarray, mid: float) -> float | None:
+    """The main grid's step at ``mid``: the distance to the nearest value on
+    either side held by at least one in ``_TIE_FRACTION`` of an evenly
+    strided sample of ``x``; None if there is none."""
+    sample = x[::max(1, x.size // _GRID_SAMPLE)]
+    values, counts = np.unique(sample, return_counts=True)
+    frequent = values[(counts >= max(2, sample.size // _TIE_FRACTION)) & (values != mid)]
+    return float(np.min(np.abs(frequent - mid))) if frequent.size else None
 
 
 def master_level(flux: np.ndarray, qual: np.ndarray):
