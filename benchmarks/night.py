@@ -6,8 +6,8 @@ set (interpreter, numpy and astropy, read the set's frames, write a product).
 
 And the two night workflows on the same frames: ``soxs prep`` then ``soxs
 reduce all`` beside soxspipe's own ``soxspipe prep`` then ``soxspipe reduce
-all`` (in a Python 3.12 virtual environment; skipped with a line saying so
-where no Python 3.12 or later exists).
+all`` (soxspipe 0.19.0 in its Python 3.12 virtual environment; skipped with a
+line saying so where no Python 3.12 or later exists).
 
 Reported: the total time, the per-set time of ``reduce all`` over that set's
 floor (median and worst over the sets), and peak memory; and ``reduce all``'s
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import sqlite3
 
-from peers import (DATA, HERE, PY, SOXS, VENV_SP_NIGHT, WORK, ensure_soxspipe, log,
-                   python_at_least, run_measured)
+from peers import (DATA, HERE, PY, SOXS, WORK, ensure_soxspipe, log,
+                   run_measured)
 
 NIGHT = DATA / "night"
 CORES = os.cpu_count() or 1     # reduce all's default workers
@@ -227,11 +227,10 @@ def run_workflows(repeat: int, timeout: float) -> tuple[list, list] | str:
     ``soxspipe reduce all`` on the simulated night, ``repeat`` times each,
     alternating; (head, rows) of the table, or the line saying why
     soxspipe's workflow was skipped."""
-    py312 = python_at_least(3, 12)
-    if py312 is None:
-        return ("soxspipe's night workflow skipped: it needs Python 3.12 or later "
-                "(sqlite3.connect(autocommit=)), and none is on this machine")
-    sp = ensure_soxspipe(VENV_SP_NIGHT, py312)
+    try:
+        sp = ensure_soxspipe()
+    except RuntimeError as exc:
+        return f"soxspipe's night workflow skipped: {exc}"
     out = WORK / "night"
     runs = {"soxs prep + reduce all": [], "soxspipe prep + reduce all": []}
     outcome = {}

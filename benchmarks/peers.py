@@ -1,5 +1,5 @@
 """The benchmark's peers, set up where they are missing: soxspipe in its own
-virtual environment (``benchmarks/venv-soxspipe``), ESO's esorex and
+Python 3.12 virtual environment (``benchmarks/venv-soxspipe312``), ESO's esorex and
 hawki_cal_dark from Debian's packages; their versions; and the paths and
 helpers the benchmark shares."""
 
@@ -19,11 +19,11 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = HERE / "data"
 WORK = HERE / "work"
-VENV_SP = HERE / "venv-soxspipe"
-# soxspipe's own night workflow (prep, reduce all) opens SQLite with
-# autocommit=, which needs Python 3.12 or later
-VENV_SP_NIGHT = HERE / "venv-soxspipe312"
-SOXSPIPE_VERSION = "0.17.4"
+# soxspipe 0.19.0 needs Python 3.12 or 3.13 (its prep opens SQLite with
+# autocommit=); its dependency fundamentals imports six without declaring it
+VENV_SP = HERE / "venv-soxspipe312"
+SOXSPIPE_VERSION = "0.19.0"
+SOXSPIPE_PYTHON = (3, 12)
 SOXS = ROOT / ".venv" / "bin" / "soxs"
 PY = Path(sys.executable)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -65,9 +65,9 @@ def python_at_least(major: int, minor: int) -> str | None:
     return None
 
 
-def ensure_soxspipe(venv: Path = VENV_SP, python: str | None = None) -> Path:
-    """Install soxspipe into its own virtual environment ``venv``, made with
-    ``python`` (default: the interpreter under this benchmark)."""
+def ensure_soxspipe(venv: Path = VENV_SP) -> Path:
+    """Install soxspipe into its own virtual environment ``venv``, made with a
+    Python of at least ``SOXSPIPE_PYTHON`` found on this machine."""
     exe = venv / "bin" / "soxspipe"
     vpy = venv / "bin" / "python"
     check = ("import importlib.metadata as m, six; print(m.version('soxspipe'))")
@@ -75,10 +75,14 @@ def ensure_soxspipe(venv: Path = VENV_SP, python: str | None = None) -> Path:
         r = sh([vpy, "-c", check])
         if r.returncode == 0 and r.stdout.strip() == SOXSPIPE_VERSION and exe.exists():
             return exe
-    base = python or getattr(sys, "_base_executable", None) or sys.executable
+    base = python_at_least(*SOXSPIPE_PYTHON)
+    if base is None:
+        raise RuntimeError(f"soxspipe {SOXSPIPE_VERSION} needs Python "
+                           f"{'.'.join(map(str, SOXSPIPE_PYTHON))} or later: none found")
     log(f"installing soxspipe=={SOXSPIPE_VERSION} into {venv} (python {base}) ...")
-    if not vpy.exists():
-        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+    if venv.exists():
+        shutil.rmtree(venv)               # another soxspipe, or a half-made one
+    subprocess.run([base, "-m", "venv", str(venv)], check=True)
     subprocess.run([vpy, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
     subprocess.run([vpy, "-m", "pip", "install", "--quiet",
                     f"soxspipe=={SOXSPIPE_VERSION}", "six"], check=True)
@@ -89,12 +93,21 @@ def ensure_soxspipe(venv: Path = VENV_SP, python: str | None = None) -> Path:
 
 
 def soxspipe_default_settings() -> Path:
+    """The default settings of soxspipe (``soxs_default_settings.yaml``) as a
+    copy in ``WORK`` whose log file is there too: the package's points into
+    its author's home folder."""
+    import yaml
     r = sh([VENV_SP / "bin" / "python", "-c",
             "import soxspipe, os; print(os.path.dirname(soxspipe.__file__))"])
     path = Path(r.stdout.strip()) / "soxs_default_settings.yaml"
     if not path.exists():
         raise RuntimeError(f"soxspipe default settings not found at {path}")
-    return path
+    settings = yaml.safe_load(path.read_text())
+    settings["logging settings"]["handlers"]["file"]["filename"] = str(WORK / "soxspipe.log")
+    copy = WORK / "soxspipe_default_settings.yaml"
+    WORK.mkdir(parents=True, exist_ok=True)
+    copy.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return copy
 
 
 def hawki_available() -> bool:
@@ -163,6 +176,7 @@ class Run:
     rss_mb: float
     note: str = ""
     phases: dict = field(default_factory=dict)     # soxs: the run's timeline, s
+    product: str = ""                              # the product it wrote
 
 
 def run_measured(cmd, cwd: Path, log_path: Path, timeout: float) -> tuple[int, float, float]:
