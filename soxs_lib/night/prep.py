@@ -32,7 +32,7 @@ class Prep:
         return [f for f in self.frames if not f.kind]
 
 
-def prep(workspace, db: Database | None = None, refresh: bool = False) -> Prep:
+def prep(workspace, db: Database | None = None, refresh: bool = False, progress=None) -> Prep:
     """Classify every file of the workspace, group the darks and write one
     SOF per complete set to ``<workspace>/sof``.
 
@@ -48,6 +48,9 @@ def prep(workspace, db: Database | None = None, refresh: bool = False) -> Prep:
     refresh : bool
         Set the workspace's database aside and rebuild it even when it is
         sound (``soxs prep --refresh``; not with ``db``).
+    progress : callable, optional
+        ``progress(total)`` once with the number of files, then
+        ``progress(None)`` as each file is taken up.
 
     Returns
     -------
@@ -65,8 +68,12 @@ def prep(workspace, db: Database | None = None, refresh: bool = False) -> Prep:
     if own:
         db, repair = open_database(ws, refresh)
     try:
-        frames = []
-        for path in find_files(ws):
+        frames, files = [], find_files(ws)
+        if progress is not None:
+            progress(len(files))
+        for path in files:
+            if progress is not None:
+                progress(None)
             try:
                 st = path.stat()
             except OSError:

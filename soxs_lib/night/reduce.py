@@ -87,7 +87,7 @@ def _wait(failure, newest: float, retry_after: float) -> bool:
 
 def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int = 0,
                scheduler: str | None = None, db: Database | None = None,
-               keep_workers: bool = False, retry_after: float = 0.0) -> Reduced:
+               watching: float | None = None, progress=None) -> Reduced:
     """Reduce every SOF of the workspace whose product is missing or stale.
 
     Parameters
@@ -104,11 +104,14 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
         (its workers must see the same file system).
     db : Database, optional
         Open database (default: the workspace's).
-    keep_workers : bool
-        Leave the local workers running for the next call (``soxs watch``).
-    retry_after : float
-        Seconds after which a set that failed for other reasons than its
-        inputs is tried again (0: at once).
+    watching : float, optional
+        A pass of ``soxs watch``: the local workers are left running for the
+        next pass, and a set that failed for other reasons than its inputs
+        is tried again only this many seconds after (None, a single run:
+        the workers end with it, and such a set is tried again at once).
+    progress : callable, optional
+        ``progress(total, outcome)``: once with the number of sets to reduce
+        and None, then as each finishes, with its ``SetOutcome``.
 
     Returns
     -------
@@ -128,7 +131,7 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
     if own:
         db, repair = open_database(ws)
     try:
-        todo, done = plan(ws, settings_path, redo, db, retry_after)
+        todo, done = plan(ws, settings_path, redo, db, watching or 0.0)
         results = []
         newest = {j.sof.name: j.inputs_mtime for j in todo}
 
@@ -136,13 +139,18 @@ def reduce_all(workspace, settings_path=None, redo: bool = False, nworkers: int 
             result.inputs_mtime = newest.get(result.sof)
             db.record_result(result)
             results.append(result)
+            if progress is not None:
+                progress(len(todo), result)
+
+        if progress is not None:
+            progress(len(todo), None)
 
         sofs = [str(j.sof) for j in todo]
         if sofs and scheduler:
             runner.run_dask(sofs, ws, settings_path, scheduler, record)
         elif sofs:
             runner.run_local(sofs, ws, settings_path, nworkers or thread_count(0), record,
-                             keep_workers)
+                             watching is not None)
         for job in done:
             results.append(db.known_outcome(job.sof, job.product))
         order = {j.sof.name: k for k, j in enumerate(sorted(todo + done, key=lambda j: j.sof))}

@@ -28,7 +28,8 @@ RETRY_AFTER_S = 600.0
 
 def watch(ws, show: Callable[[Prep, Reduced], None], interval: float = 15.0,
           settings_path=None, nworkers: int = 0, passes: int | None = None,
-          trouble: Callable[[str | None], None] = lambda _: None) -> int:
+          trouble: Callable[[str | None], None] = lambda _: None,
+          each_pass: Callable[[int], None] | None = None) -> int:
     """Watch the workspace ``ws``.
 
     Parameters
@@ -47,6 +48,8 @@ def watch(ws, show: Callable[[Prep, Reduced], None], interval: float = 15.0,
     trouble : callable
         ``trouble(message)`` when a pass fails with another message than the
         pass before; ``trouble(None)`` when a pass succeeds after failures.
+    each_pass : callable, optional
+        ``each_pass(passes)`` after every pass, with the number done.
 
     Returns
     -------
@@ -76,6 +79,8 @@ def watch(ws, show: Callable[[Prep, Reduced], None], interval: float = 15.0,
                     if found.written or fresh or found.repair:
                         show(found, Reduced(fresh))
                 done += 1
+                if each_pass is not None:
+                    each_pass(done)
                 if passes is None or done < passes:
                     time.sleep(interval)
         finally:
@@ -96,7 +101,7 @@ def _pass(ws, state: SimpleNamespace, settings_path, nworkers: int) -> tuple[Pre
         found = prep(ws, state.db)
         found.repair = repair
         fresh = reduce_all(ws, settings_path, False, nworkers, db=state.db,
-                           keep_workers=True, retry_after=RETRY_AFTER_S).fresh
+                           watching=RETRY_AFTER_S).fresh
     except sqlite3.DatabaseError:
         state.db.close()
         state.db = None
