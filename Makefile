@@ -5,14 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXAMPLE := example
 
-.PHONY: install run test bench clean
+.PHONY: install run test docs bench clean
 
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dask]'
+	$(BIN)/pip install --quiet -e '.[test,dask,docs]'
 	$(BIN)/python -c 'from soxs_lib.core.stack import warm_up; warm_up()'  # compile the kernel once
 	$(BIN)/python -m compileall -q soxs_lib recipes workflows  # bytecode even where PYTHONDONTWRITEBYTECODE is set
 	touch $(STAMP)
@@ -25,8 +25,12 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
 
+docs: install
+	$(BIN)/python -m sphinx -W -q -b html docs docs/_build/html
+	@echo "the documentation: docs/_build/html/index.html"
+
 bench: install
-	$(BIN)/python benchmarks/bench_mdark.py --md
+	$(BIN)/python benchmarks/bench_mdark.py --md docs/benchmarks/results.md
 
 clean:
-	rm -rf $(VENV) $(EXAMPLE) *.egg-info
+	rm -rf $(VENV) $(EXAMPLE) *.egg-info docs/_build

@@ -164,8 +164,8 @@ def _overlaps(a: Path, b: Path) -> bool:
     return a == b or a.is_relative_to(b) or b.is_relative_to(a)
 
 
-def test_the_readme_shows_the_monitor_configuration_soxs_prints(tmp_path):
-    text = (ROOT / "README.md").read_text()
+def test_the_docs_show_the_monitor_configuration_soxs_prints(tmp_path):
+    text = (ROOT / "docs" / "qc.md").read_text()
     assert monitor.config_yaml() in text
     ws = tmp_path / "ws"
     ws.mkdir()

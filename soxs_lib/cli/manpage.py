@@ -21,12 +21,10 @@ def description() -> str:
         "",
         "Input frames:",
     ]
-    for arm in kw.ARMS:
-        lines.append(f"  {kw.raw_tag(arm):<16} raw   {arm} raw dark frames, at least "
-                     f"{kw.MIN_FRAMES}")
-    lines += [f"  {kw.BIAS_TAG:<16} calib optional master bias for VIS darks (else the",
-              f"  {'':<16}       overscan gives each frame's bias level)", "",
-              "Parameters (full name soxs.soxs_mdark.<name>, command-line alias <name>):"]
+    for tag, group, content, least in kw.INPUTS:
+        lines.append(f"  {tag:<16} {group:<5} {content}" + (f", at least {least}" if least
+                                                              else ""))
+    lines += ["", "Parameters (full name soxs.soxs_mdark.<name>, command-line alias <name>):"]
     for p in params.PARAMETERS:
         lines.append(f"  {p.name} ({p.type.__name__}, default {p.default}, "
                      f"{'one of' if p.choices else 'range'} {p.allowed}):")

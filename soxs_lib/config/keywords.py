@@ -32,6 +32,11 @@ BIAS_TAG = "MASTER_BIAS_VIS"
 BIAS_ARM = "VIS"                 # the arm whose darks take a master bias
 CALIB_TAGS = (BIAS_TAG,)
 KNOWN_TAGS = RAW_TAGS + CALIB_TAGS
+# what soxs_mdark takes: (tag, group, content, how many at least)
+INPUTS = tuple((raw_tag(a), "raw", f"{a} raw dark frames of one exposure time, readout mode "
+                f"and binning", MIN_FRAMES) for a in ARMS) + (
+    (BIAS_TAG, "calib", "optional master bias for VIS darks of the set's binning and readout "
+     "(else the overscan gives each frame's bias level)", 0),)
 
 # raw header keywords -----------------------------------------------------
 INSTRUME = "INSTRUME"
