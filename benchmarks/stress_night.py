@@ -11,7 +11,10 @@ after the rerun (all), database inconsistencies (a failed integrity check, a
 recorded product missing on disk; after the rerun also a product or set the
 database does not hold), and sets the rerun did not finish.
 
-    .venv/bin/python benchmarks/stress_night.py [--trials 40] [--seed 1]
+    .venv/bin/python benchmarks/stress_night.py [--trials 40] [--seed 1] [--md PATH]
+
+``--md`` also writes the table, with the date and what a whole run took, as
+Markdown (the documentation includes ``docs/benchmarks/stress.md`` as written).
 """
 
 from __future__ import annotations
@@ -152,6 +155,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=40, help="interrupted runs in all")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--md", metavar="PATH", help="also write the table as Markdown")
     a = ap.parse_args(argv)
     rng = random.Random(a.seed)
     ws = _workspace()
@@ -173,12 +177,19 @@ def main(argv=None) -> int:
     head = ["signal", "trials", *COUNTS]
     rows = [[k, str(v["trials"]), *(str(v[c]) for c in COUNTS)] for k, v in totals.items()]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        print("| " + " | ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)) + " |")
+    table = ["| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    table += ["| " + " | ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)) + " |"
+              for r in rows]
     bad = sum(v[c] for v in totals.values() for c in COUNTS)
-    print(f"{a.trials} trials, {bad} problem(s)")
+    summary = f"{a.trials} trials, {bad} problem(s)"
+    print("\n".join(table))
+    print(summary)
+    if a.md:
+        Path(a.md).write_text(
+            f"`soxs reduce all -j 2` on the simulated night ({whole:.2f} s when whole), stopped "
+            f"at random moments; {time.strftime('%Y-%m-%d')}, seed {a.seed}:\n\n"
+            + "\n".join(table) + f"\n\n{summary}.\n")
     return 1 if bad else 0
 
 

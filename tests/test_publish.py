@@ -45,6 +45,23 @@ def test_sweep_removes_what_dead_processes_of_this_host_staged(tmp_path):
     assert publish.sweep_stale(tmp_path / "missing") == []
 
 
+def test_a_writer_that_exited_unreaped_counts_as_gone(tmp_path):
+    """A worker of a killed reduce all stays a zombie until init reaps it, which
+    in a container may take a while; its staged files are swept meanwhile."""
+    zombie = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while "zombie" not in Path(f"/proc/{zombie.pid}/status").read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        os.kill(zombie.pid, 0)                # the kernel still knows it
+        staged = tmp_path / f".A.fits.{publish._HOST}.{zombie.pid}.0123abcd.tmp"
+        staged.write_text("x")
+        assert publish.sweep_stale(tmp_path) == [staged]
+    finally:
+        zombie.wait()
+
+
 def test_a_run_killed_while_it_writes_leaves_staged_files_the_next_run_removes(nir, tmp_path):
     _, sof = nir
     ws = tmp_path / "ws"

@@ -198,13 +198,21 @@ STAGED = (re.compile(r"^\.(?P<final>.+\.(fits|png|txt|sof))(?P<host>)\.(?P<pid>[
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is not a zombie (an exited
+    process its parent has not reaped: a worker of a killed ``reduce all``
+    waits so until init, which in a container may be slow, reaps it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:       # another user's process
-        return True
-    return True
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]   # after "pid (comm)"
+    except (OSError, IndexError):
+        return True               # no /proc: kill's answer stands
+    return state != b"Z"
 
 
 def sweep_stale(folder) -> list[Path]:
