@@ -92,20 +92,22 @@ def cli_reference() -> str:
     from soxs_lib.cli.main import HANDLERS
     from soxs_lib.cli.parser import build_parser
     top = build_parser(HANDLERS)
-    columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "96"          # the same page whatever terminal builds it
     sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
     helps = {a.dest: a.help for a in sub._choices_actions}
     out = []
-    for name, parser in sub.choices.items():
-        title = f"soxs {name}"
-        out += [title, "-" * len(title), "", f"{helps.get(name, '')}.", "", "::", ""]
-        out += [f"   {line}".rstrip() for line in parser.format_help().splitlines()]
-        out.append("")
-    if columns is None:
-        del os.environ["COLUMNS"]
-    else:
-        os.environ["COLUMNS"] = columns
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "96"          # the same page whatever terminal builds it
+    try:
+        for name, parser in sub.choices.items():
+            title = f"soxs {name}"
+            out += [title, "-" * len(title), "", f"{helps.get(name, '')}.", "", "::", ""]
+            out += [f"   {line}".rstrip() for line in parser.format_help().splitlines()]
+            out.append("")
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
     return "\n".join(out) + "\n"
 
 

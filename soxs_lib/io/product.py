@@ -19,6 +19,7 @@ from soxs_lib.io.fitsfile import read_header
 
 PRO_DID = "ESO-VLT-DIC.PRO-1.17"
 DATE = "DATE"                # when the file was written (UTC): the reduction's date
+REC_ID = "ESO PRO REC1 ID"   # the recipe that made the product
 STATUS_SUFFIX = " STATUS"
 _MD5_PENDING = "0" * 32     # as long as the digest: the header keeps its size
 DRS_ID = f"soxs_lib-{__version__}"
@@ -134,7 +135,7 @@ def primary_header(md: MasterDark, filename: str) -> fits.Header:
     put(h, "ESO PRO DATANCOM", len(fs.raws), "Number of combined frames")
     put(h, "ESO PRO ANCESTOR", str(fs.first.header.get(kw.ARCFILE, fs.first.path.name)),
         "Inherited file name")
-    put(h, "ESO PRO REC1 ID", params.RECIPE, "Pipeline recipe (unique) identifier")
+    put(h, REC_ID, params.RECIPE, "Pipeline recipe (unique) identifier")
     put(h, "ESO PRO REC1 DRS ID", DRS_ID, "Data Reduction System identifier")
     put(h, "ESO PRO REC1 PIPE ID", PIPE_ID, "Pipeline (unique) identifier")
     for i, img in enumerate(fs.raws, 1):

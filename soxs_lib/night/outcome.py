@@ -11,6 +11,7 @@ from pathlib import Path
 
 from soxs_lib.config import keywords as kw
 from soxs_lib.config.errors import EXIT_QC_FAILED, SoxsError
+from soxs_lib.config.params import RECIPE
 from soxs_lib.core.qcvalues import METRIC_FAIL
 from soxs_lib.io import product as product_io
 
@@ -84,10 +85,13 @@ class SetOutcome:
         Raises
         ------
         OSError, ValueError
-            The product cannot be read.
+            The product cannot be read, or soxs_mdark did not make it.
         """
         from astropy.io import fits
         h = fits.getheader(product)
+        if h.get(product_io.REC_ID) != RECIPE:
+            raise ValueError(f"{product}: not a {RECIPE} product ({product_io.REC_ID} = "
+                             f"{h.get(product_io.REC_ID)!r})")
         failed = str(h.get(kw.QC_STATUS, "")) == METRIC_FAIL
         when = str(h.get(product_io.DATE, ""))[:19] or datetime.fromtimestamp(
             Path(product).stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")

@@ -22,7 +22,6 @@ import sqlite3
 
 from soxs_lib.config import keywords as kw
 from soxs_lib.config.errors import OutputError
-from soxs_lib.config.params import RECIPE
 from soxs_lib.io import naming
 from soxs_lib.night.db import SCHEMA_VERSION, Database
 from soxs_lib.night.outcome import SetOutcome
@@ -125,16 +124,10 @@ def recover(db: Database, ws: Path) -> list[str]:
         try:
             outcome = SetOutcome.from_product(sof, product)
         except (OSError, ValueError):
-            continue                   # not a product it can read: made again
-        if outcome.qc and _made_here(product):
-            db.record_result(outcome)
-            found.append(sof.name)
+            continue                   # not a soxs_mdark product it can read: made again
+        db.record_result(outcome)
+        found.append(sof.name)
     return found
-
-
-def _made_here(product: Path) -> bool:
-    from astropy.io import fits
-    return fits.getheader(product).get("ESO PRO REC1 ID") == RECIPE
 
 
 def open_database(ws: Path, refresh: bool = False) -> tuple[Database, Repair | None]:
