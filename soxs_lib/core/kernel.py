@@ -56,32 +56,17 @@ def _rogue(x, f, frames, kframe):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gather(stack, p, frames, pix_offset, vals, fidx, kframe):
+def _gather(stack, p, frames, pix_offset, vals, fidx):
     """The valid samples of pixel ``p`` in electrons into ``vals`` (their
-    frames into ``fidx``): (count, flags, sum, max - min, any rogue)."""
-    q = 0
+    frames into ``fidx``), in frame order: their number."""
     n = 0
-    total = 0.0
-    lo = np.inf
-    hi = -np.inf
-    rogue = False
     for f in range(stack.shape[0]):
         raw = stack[f, p]
-        if not np.isfinite(raw):
-            q |= flags.BADINPUT
-            continue
-        if raw >= frames[SATV, f]:
-            q |= flags.SATURATED
-            continue
-        x = raw * frames[SCALE, f] + frames[OFFSET, f] - pix_offset[p]
-        vals[n] = x
-        fidx[n] = f
-        n += 1
-        total += x
-        lo = min(lo, x)
-        hi = max(hi, x)
-        rogue = rogue or _rogue(x, f, frames, kframe)
-    return n, q, total, hi - lo, rogue
+        if np.isfinite(raw) and raw < frames[SATV, f]:
+            vals[n] = raw * frames[SCALE, f] + frames[OFFSET, f] - pix_offset[p]
+            fidx[n] = f
+            n += 1
+    return n
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -153,16 +138,45 @@ def _finish(sums, counts, p, mean, m, n, pvar, const):
     return flags.LOWCOVER if 2 * m < const[NFRAMES] else 0
 
 
+@njit(cache=True, nogil=True)
+def _scan(row, frame, kframe, off, ns, sums, qq):
+    """One frame's samples of a block of pixels into each pixel's running
+    (valid, rogue) counts ``ns``, (sum, min, max) ``sums`` and flags ``qq``,
+    in electrons, as ``_gather`` collects them pixel by pixel.  Branch-free
+    on contiguous rows, so it runs on SIMD lanes."""
+    sc, of, sv = frame[SCALE], frame[OFFSET], frame[SATV]
+    lev, lim = frame[LEVEL], kframe * frame[FSIGMA]
+    nvalid, nrogue, total, lo, hi = ns[0], ns[1], sums[0], sums[1], sums[2]
+    for i in range(row.size):
+        raw = row[i]
+        finite = (raw - raw) == 0
+        ok = finite & (raw < sv)
+        x = raw * sc + of - off[i]
+        nvalid[i] += ok
+        nrogue[i] += ok & (abs(x - lev) > lim)
+        total[i] += x if ok else 0.0
+        low = x if ok else np.inf
+        lo[i] = low if low < lo[i] else lo[i]
+        high = x if ok else -np.inf
+        hi[i] = high if high > hi[i] else hi[i]
+        qq[i] |= np.uint8(0 if ok else (flags.SATURATED if finite else flags.BADINPUT))
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def clip_and_combine(stack, frames, const, pix, sums, counts, qual):
     """Clip and combine one block.
 
+    Each work item of ``_BLOCK`` pixels is first scanned frame by frame
+    (``_scan``); a pixel that nothing can clip is finished from the scan,
+    the others are gathered, sorted and clipped one by one.
+
     Parameters
     ----------
     stack : numpy.ndarray
-        (N, P) raw values (BSCALE/BZERO not applied); electrons are
-        ``stack * frames[SCALE, f] + frames[OFFSET, f] - pix[0, p]``, and a
-        sample at or above ``frames[SATV, f]`` is saturated.
+        (N, P) raw values (BSCALE/BZERO not applied), C-contiguous;
+        electrons are ``stack * frames[SCALE, f] + frames[OFFSET, f] -
+        pix[0, p]``, and a sample at or above ``frames[SATV, f]`` is
+        saturated.
     frames : numpy.ndarray
         ``FrameModel.table()``.
     const : numpy.ndarray
@@ -182,32 +196,47 @@ def clip_and_combine(stack, frames, const, pix, sums, counts, qual):
         vals = np.empty(nfr, np.float64)
         fidx = np.empty(nfr, np.int64)
         ref = np.empty(nfr, np.float64)
-        for p in range(b * _BLOCK, min(npix, (b + 1) * _BLOCK)):
-            n, q, total, width, rogue = _gather(stack, p, frames, pix[0], vals, fidx, kframe)
+        p0 = b * _BLOCK
+        w = min(npix, p0 + _BLOCK) - p0
+        off = np.empty(w, np.float32)
+        for i in range(w):
+            off[i] = pix[0, p0 + i]
+        ns = np.zeros((2, w), np.int32)
+        acc = np.empty((3, w), np.float64)
+        acc[0] = 0.0
+        acc[1] = np.inf
+        acc[2] = -np.inf
+        qq = np.zeros(w, np.uint8)
+        for f in range(nfr):
+            _scan(stack[f, p0:p0 + w], frames[:, f], kframe, off, ns, acc, qq)
+        for i in range(w):
+            p = p0 + i
+            n = ns[0, i]
             if n == 0:
                 sums[0, p] = np.nan
                 sums[1, p] = np.nan
                 counts[0, p] = 0
                 counts[1, p] = 0
-                qual[p] = q | flags.NODATA | flags.LOWCOVER
-            elif not rogue and width <= spread:
+                qual[p] = qq[i] | flags.NODATA | flags.LOWCOVER
+            elif ns[1, i] == 0 and acc[2, i] - acc[1, i] <= spread:
                 # nothing can be clipped: no sample is rogue in its frame, and
                 # every one is within kstack * s_t (the smallest noise sigma)
                 # of the median; most pixels of a dark take this path
-                qual[p] = q | _finish(sums, counts, p, total / n, n, n, pix[1, p], const)
+                qual[p] = qq[i] | _finish(sums, counts, p, acc[0, i] / n, n, n, pix[1, p], const)
             else:
+                n = _gather(stack, p, frames, pix[0], vals, fidx)
                 _sort(vals, fidx, n)
                 m = _stack_clip(vals, _frame_clip(vals, fidx, ref, n, frames, const), const)
                 total = 0.0
                 for j in range(m):
                     total += vals[j]
-                qual[p] = q | _finish(sums, counts, p, total / m, m, n, pix[1, p], const)
+                qual[p] = qq[i] | _finish(sums, counts, p, total / m, m, n, pix[1, p], const)
 
 
-# one signature, whatever the block: the stack and the (2, P) arrays are views
-# of row blocks (strided; the last block is short) or of a whole region
-# (contiguous), and both take the strided one
-_SIGNATURE = ("void(float32[:, :], float64[:, ::1], float64[::1], float32[:, :], "
+# one signature, whatever the block: the stack is a contiguous block (its rows
+# run on SIMD lanes), the (2, P) arrays are views of row blocks (strided) or of
+# a whole region (contiguous), and both take the strided one
+_SIGNATURE = ("void(float32[:, ::1], float64[:, ::1], float64[::1], float32[:, :], "
               "float32[:, :], uint16[:, :], uint8[::1])")
 
 

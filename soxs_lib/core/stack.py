@@ -73,6 +73,12 @@ def warm_up(threads: int = 0) -> None:
         threads=threads)
 
 
+def _block(buf: np.ndarray, nfr: int, rows: int, ncol: int) -> np.ndarray:
+    """(nfr, rows * ncol) contiguous at the start of the flat ``buf``: the
+    kernel's rows run on SIMD lanes only when they are contiguous."""
+    return buf[: nfr * rows * ncol].reshape(nfr, rows * ncol)
+
+
 def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes: int,
                  bias=None, threads: int = 0, out: tuple | None = None) -> StackResult:
     """Stream the science region of ``images`` through the kernel
@@ -119,22 +125,23 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
                                  np.empty((r1 - r0, ncol), np.uint8))
     pix = (np.zeros((2, r1 - r0, ncol), np.float32) if bias is None else
            np.asarray(bias, np.float32))
-    raw_bufs = [None] * nfr
+    raw_bufs = {}      # one per stored type: each frame's rows are copied at once
 
     def read(a, b, buf):
+        block = _block(buf, nfr, b - a, ncol)
         for f, img in enumerate(images):
-            if raw_bufs[f] is None or raw_bufs[f].dtype != img.dtype:
-                raw_bufs[f] = np.empty((rows, img.shape[1]), img.dtype)
-            raw = img.read_rows_raw(a, b, raw_bufs[f][: b - a])
-            np.copyto(buf[f, : b - a], raw[:, c0:c1], casting="unsafe")
-        return buf
+            if img.dtype not in raw_bufs:
+                raw_bufs[img.dtype] = np.empty((rows, img.shape[1]), img.dtype)
+            raw = img.read_rows_raw(a, b, raw_bufs[img.dtype][: b - a])
+            np.copyto(block[f].reshape(b - a, ncol), raw[:, c0:c1], casting="unsafe")
+        return block
 
     frames, const = model.table(), model.constants(*clipping)
     kernel = compiled()
     old = numba.get_num_threads()
     numba.set_num_threads(n_threads(threads))
     try:
-        bufs = [np.empty((nfr, rows, ncol), np.float32) for _ in range(2)]
+        bufs = [np.empty(nfr * rows * ncol, np.float32) for _ in range(2)]
         starts = list(range(r0, r1, rows))
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(read, starts[0], min(starts[0] + rows, r1), bufs[0])
@@ -145,9 +152,9 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
                     na = starts[k + 1]
                     pending = pool.submit(read, na, min(na + rows, r1), bufs[(k + 1) % 2])
                 sl = slice(a - r0, b - r0)
-                kernel(block[:, : b - a].reshape(nfr, -1), frames, const,
-                                 pix[:, sl].reshape(2, -1), sums[:, sl].reshape(2, -1),
-                                 counts[:, sl].reshape(2, -1), qual[sl].reshape(-1))
+                kernel(block, frames, const, pix[:, sl].reshape(2, -1),
+                       sums[:, sl].reshape(2, -1), counts[:, sl].reshape(2, -1),
+                       qual[sl].reshape(-1))
     finally:
         numba.set_num_threads(old)
     return StackResult(sums[0], sums[1], counts[0], qual, counts[1])
