@@ -52,8 +52,12 @@ def clipped_stats(x: np.ndarray, sigma: float, iterations: int):
     mean : float
         Mean of the kept values.
     """
-    x = np.asarray(x, np.float64).ravel()
-    xs = np.sort(x[np.isfinite(x)])
+    x = np.asarray(x).ravel()
+    if x.dtype != np.float32:
+        x = x.astype(np.float64)
+    # float32 (frames, their differences) is sorted as it is: converting is
+    # exact and keeps the order, and the sort is the cost of a call
+    xs = np.sort(x[np.isfinite(x)]).astype(np.float64)
     n = xs.size
     if n == 0:
         return np.nan, np.nan, 0, np.nan
