@@ -199,7 +199,10 @@ def _histogram(qcf: QCFigure, d: dict) -> None:
     med, rms, ksig = qc["MDARK MEDIAN"], qc["MDARK RMS"], d["ksig"]
     thresh = med + ksig * rms
     span = max(10 * rms, thresh - med + 5 * rms)
-    counts, edges = np.histogram(values, bins=histogram_edges(values, med - span, med + 2 * span))
+    edges = histogram_edges(values, med - span, med + 2 * span)
+    # the edges are evenly spaced: numpy's equal-width binning, not a search
+    # of every value among the edges
+    counts, _ = np.histogram(values, bins=edges.size - 1, range=(edges[0], edges[-1]))
     counts[0] += np.count_nonzero(values < edges[0])    # the end bins hold the rest
     counts[-1] += np.count_nonzero(values > edges[-1])
     top = max(2.0, counts.max()) * 1.5
