@@ -73,8 +73,8 @@ def _gather(stack, p, frames, pix_offset, vals, fidx):
 def _sort(vals, fidx, n, tv, tf):
     """Sort the ``n`` samples and their frames by value, by rank: each
     sample's place is the number of smaller values (and of equal ones
-    before it).  No branch depends on the data, which beats an insertion
-    sort of a few tens of values.  ``tv`` and ``tf`` are scratch space."""
+    before it).  No branch depends on the data, where an insertion sort
+    mispredicts about one per sample.  ``tv`` and ``tf`` are scratch space."""
     for i in range(n):
         x = vals[i]
         r = 0
