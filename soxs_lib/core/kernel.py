@@ -51,6 +51,22 @@ def _sigma(med, const):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _finite(raw):
+    return (raw - raw) == 0          # NaN and infinities give NaN; no branch
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _usable(raw, f, frames):
+    """A sample that counts: finite and below the frame's saturation."""
+    return _finite(raw) & (raw < frames[SATV, f])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _electrons(raw, f, frames, offset):
+    return raw * frames[SCALE, f] + frames[OFFSET, f] - offset
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _rogue(x, f, frames, kframe):
     return abs(x - frames[LEVEL, f]) > kframe * frames[FSIGMA, f]
 
@@ -62,8 +78,8 @@ def _gather(stack, p, frames, pix_offset, vals, fidx):
     n = 0
     for f in range(stack.shape[0]):
         raw = stack[f, p]
-        if np.isfinite(raw) and raw < frames[SATV, f]:
-            vals[n] = raw * frames[SCALE, f] + frames[OFFSET, f] - pix_offset[p]
+        if _usable(raw, f, frames):
+            vals[n] = _electrons(raw, f, frames, pix_offset[p])
             fidx[n] = f
             n += 1
     return n
@@ -145,27 +161,24 @@ def _finish(sums, counts, p, mean, m, n, pvar, const):
 
 
 @njit(cache=True, nogil=True)
-def _scan(row, frame, kframe, off, ns, sums, qq):
-    """One frame's samples of a block of pixels into each pixel's running
+def _scan(row, f, frames, kframe, off, ns, sums, qq):
+    """Frame ``f``'s samples of a block of pixels into each pixel's running
     (valid, rogue) counts ``ns``, (sum, min, max) ``sums`` and flags ``qq``,
     in electrons, as ``_gather`` collects them pixel by pixel.  Branch-free
     on contiguous rows, so it runs on SIMD lanes."""
-    sc, of, sv = frame[SCALE], frame[OFFSET], frame[SATV]
-    lev, lim = frame[LEVEL], kframe * frame[FSIGMA]
     nvalid, nrogue, total, lo, hi = ns[0], ns[1], sums[0], sums[1], sums[2]
     for i in range(row.size):
         raw = row[i]
-        finite = (raw - raw) == 0
-        ok = finite & (raw < sv)
-        x = raw * sc + of - off[i]
+        ok = _usable(raw, f, frames)
+        x = _electrons(raw, f, frames, off[i])
         nvalid[i] += ok
-        nrogue[i] += ok & (abs(x - lev) > lim)
+        nrogue[i] += ok & _rogue(x, f, frames, kframe)
         total[i] += x if ok else 0.0
         low = x if ok else np.inf
         lo[i] = low if low < lo[i] else lo[i]
         high = x if ok else -np.inf
         hi[i] = high if high > hi[i] else hi[i]
-        qq[i] |= np.uint8(0 if ok else (flags.SATURATED if finite else flags.BADINPUT))
+        qq[i] |= np.uint8(0 if ok else (flags.SATURATED if _finite(raw) else flags.BADINPUT))
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -216,7 +229,7 @@ def clip_and_combine(stack, frames, const, pix, sums, counts, qual):
         acc[2] = -np.inf
         qq = np.zeros(w, np.uint8)
         for f in range(nfr):
-            _scan(stack[f, p0:p0 + w], frames[:, f], kframe, off, ns, acc, qq)
+            _scan(stack[f, p0:p0 + w], f, frames, kframe, off, ns, acc, qq)
         for i in range(w):
             p = p0 + i
             n = ns[0, i]
