@@ -1,6 +1,5 @@
-"""Per-pixel clipping and combining of a dark stack: the compiled kernel.
-Its inputs and outputs, and its finish step in numpy (for a combiner other
-than the kernel), are in ``model``, which needs no numba.
+"""Per-pixel clipping and combining of a dark stack: the compiled kernel
+(its inputs and outputs are in ``model``, which needs no numba).
 
 ``clip_and_combine`` is a pure array function: one block of pixels of all
 frames in, the master's FLUX/ERR/QUAL out.  For each pixel, the valid samples
@@ -15,7 +14,8 @@ frames in, the master's FLUX/ERR/QUAL out.  For each pixel, the valid samples
    is rejected even when hits share a pixel in half of the frames.
 2. stacked clipping: iteratively reject ``|x - median| > k_stack * sigma``
    until nothing changes or the iterations run out.
-3. the master is the mean of the surviving samples.
+3. the master is the mean of the surviving samples, added in frame order
+   whatever path a pixel takes (the scan's, or after a sort).
 
 The robust sigma of a pixel stack is the noise model
 ``sqrt(s_t^2 + max(median - L, 0))``: the temporal noise of one frame measured
@@ -87,10 +87,9 @@ def _gather(stack, p, frames, pix_offset, vals, fidx):
 
 @njit(cache=True, nogil=True, inline="always")
 def _sort(vals, fidx, n, tv, tf):
-    """Sort the ``n`` samples and their frames by value, by rank: each
-    sample's place is the number of smaller values (and of equal ones
-    before it).  No branch depends on the data, where an insertion sort
-    mispredicts about one per sample.  ``tv`` and ``tf`` are scratch space."""
+    """Sort the ``n`` samples and their frames by rank (the number of
+    smaller values, and of equal ones before): no branch depends on the
+    data, where an insertion sort mispredicts.  ``tv``, ``tf``: scratch."""
     for i in range(n):
         x = vals[i]
         r = 0
@@ -129,24 +128,53 @@ def _frame_clip(vals, fidx, ref, n, frames, const):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _stack_clip(vals, m, const):
-    """Step 2 on the ``m`` sorted samples kept: the number kept."""
+def _stack_clip(vals, fidx, m, const):
+    """Step 2 on the ``m`` sorted samples kept (and their frames): the
+    number kept.  Kept samples move down in place; where none is kept,
+    none moved."""
     for _ in range(int(const[ITERATIONS])):
         med = _median_sorted(vals, m)
         lim = const[KSTACK] * _sigma(med, const)
         m2 = 0
         for j in range(m):
             if abs(vals[j] - med) <= lim:
+                vals[m2] = vals[j]
+                fidx[m2] = fidx[j]
                 m2 += 1
         if m2 == m or m2 == 0:
             break
-        m2 = 0
-        for j in range(m):
-            if abs(vals[j] - med) <= lim:
-                vals[m2] = vals[j]
-                m2 += 1
         m = m2
     return m
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _keeps_all(vals, n, lo, hi, const):
+    """Whether stacked clipping keeps all ``n`` samples (none rogue, least
+    ``lo``, greatest ``hi``), without a sort: the median is within ``lim``
+    (the limit at ``lo``, the least any median gives, shaved below
+    rounding) of both ends when at most (n - 1) // 2 samples are not."""
+    lim = const[KSTACK] * _sigma(lo, const) * (1.0 - 1e-9)
+    far_lo = 0
+    far_hi = 0
+    for j in range(n):
+        far_lo += (hi - vals[j]) > lim
+        far_hi += (vals[j] - lo) > lim
+    k = (n - 1) // 2
+    return lim >= 0.0 and far_lo <= k and far_hi <= k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _kept_sum(stack, p, frames, offset, fidx, m, mark):
+    """The sum of pixel ``p``'s samples of frames ``fidx[:m]`` in frame
+    order, as the scan adds them (``mark``: scratch, all False)."""
+    for j in range(m):
+        mark[fidx[j]] = True
+    total = 0.0
+    for f in range(stack.shape[0]):
+        if mark[f]:
+            total += _electrons(stack[f, p], f, frames, offset)
+            mark[f] = False
+    return total
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -204,24 +232,20 @@ def clip_and_combine(stack, frames, const, pix, sums, counts, qual):
         (2, P): a master bias's offset (e-) and variance (e-^2) per pixel.
     sums, counts, qual : numpy.ndarray
         Written: (2, P) FLUX and ERR, (2, P) samples used and rejected,
-        (P,) QUAL.  (Arrays, not a tuple of them: numba's parallel loops
-        do not write through arrays taken from a tuple.)
+        (P,) QUAL (not a tuple: numba's parallel loops do not write
+        through arrays taken from one).
     """
     nfr, npix = stack.shape
     kframe = const[KFRAME]
     spread = const[KSTACK] * np.sqrt(const[S_T2])
     nblocks = (npix + _BLOCK - 1) // _BLOCK
     for b in prange(nblocks):
-        vals = np.empty(nfr, np.float64)
-        fidx = np.empty(nfr, np.int64)
-        ref = np.empty(nfr, np.float64)
-        tv = np.empty(nfr, np.float64)
-        tf = np.empty(nfr, np.int64)
+        vals, ref, tv = np.empty((3, nfr), np.float64)     # a pixel's samples, scratch
+        fidx, tf = np.empty((2, nfr), np.int64)            # their frames, scratch
+        mark = np.zeros(nfr, np.bool_)
         p0 = b * _BLOCK
         w = min(npix, p0 + _BLOCK) - p0
-        off = np.empty(w, np.float32)
-        for i in range(w):
-            off[i] = pix[0, p0 + i]
+        off = pix[0, p0:p0 + w].copy()
         ns = np.zeros((2, w), np.int32)
         acc = np.empty((3, w), np.float64)
         acc[0] = 0.0
@@ -234,23 +258,21 @@ def clip_and_combine(stack, frames, const, pix, sums, counts, qual):
             p = p0 + i
             n = ns[0, i]
             if n == 0:
-                sums[0, p] = np.nan
-                sums[1, p] = np.nan
-                counts[0, p] = 0
-                counts[1, p] = 0
+                sums[:, p] = np.nan
+                counts[:, p] = 0
                 qual[p] = qq[i] | flags.NODATA | flags.LOWCOVER
             elif ns[1, i] == 0 and acc[2, i] - acc[1, i] <= spread:
-                # nothing can be clipped: no sample is rogue in its frame, and
-                # every one is within kstack * s_t (the smallest noise sigma)
-                # of the median; most pixels of a dark take this path
+                # nothing can be clipped (no rogue sample, all within kstack *
+                # s_t, the least limit, of the median): most pixels of a dark
                 qual[p] = qq[i] | _finish(sums, counts, p, acc[0, i] / n, n, n, pix[1, p], const)
             else:
                 n = _gather(stack, p, frames, pix[0], vals, fidx)
-                _sort(vals, fidx, n, tv, tf)
-                m = _stack_clip(vals, _frame_clip(vals, fidx, ref, n, frames, const), const)
-                total = 0.0
-                for j in range(m):
-                    total += vals[j]
+                m, total = n, acc[0, i]
+                if ns[1, i] > 0 or not _keeps_all(vals, n, acc[1, i], acc[2, i], const):
+                    _sort(vals, fidx, n, tv, tf)
+                    m = _stack_clip(vals, fidx, _frame_clip(vals, fidx, ref, n, frames, const),
+                                    const)
+                    total = _kept_sum(stack, p, frames, pix[0, p], fidx, m, mark)
                 qual[p] = qq[i] | _finish(sums, counts, p, total / m, m, n, pix[1, p], const)
 
 
@@ -263,11 +285,9 @@ _SIGNATURE = ("void(float32[:, ::1], float64[:, ::1], float64[::1], float32[:, :
 
 def compiled():
     """``clip_and_combine`` loaded from numba's cache (compiled the first
-    time) for its one signature, and closed to others.
-
-    Not done at import: compiling starts numba's OpenMP threads, after which
-    a process must not fork (``reduce all`` imports this module before it
-    forks its workers).
+    time) for its one signature, and closed to others; not at import, as it
+    starts numba's OpenMP threads, after which a process must not fork
+    (``reduce all`` imports this module before it forks its workers).
 
     Returns
     -------
