@@ -33,6 +33,10 @@ def entry() -> None:
     modules (everything is written, closed and flushed by then); never
     returns."""
     command = (sys.argv[1:] or [""])[0]
+    # no soxs command does linear algebra; numpy's OpenBLAS would start a
+    # thread per core as numpy loads, and that thread spins on the core the
+    # stacking child is loading the kernel on (a user's own setting wins)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     for sig in signals.STOP_SIGNALS:    # what taken() gives back: once the run is
         signal.signal(sig, signal.SIG_IGN)  # over, only flushing is left
     try:
