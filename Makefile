@@ -13,7 +13,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,dask,docs]'
-	$(BIN)/python -c 'from soxs_lib.core.stack import warm_up; warm_up()'  # compile the kernel once
+	$(BIN)/python -c 'from soxs_lib.core import sorting, stack; stack.warm_up(); sorting.load()'  # compile the kernel and the sort once
 	$(BIN)/python -m compileall -q soxs_lib recipes workflows  # bytecode even where PYTHONDONTWRITEBYTECODE is set
 	touch $(STAMP)
 

@@ -108,3 +108,80 @@ def test_without_memory_to_share_the_run_stacks_in_process(vis_small, tmp_path):
     [log] = (tmp_path / "ws/products/soxs_mdark").glob("*_log.txt")
     assert "stacked in this process (no memory to share" in log.read_text()
     _same_master(product, md)
+
+
+class _Spy:
+    """A helper that is ready after ``after`` frames, measures pairs with the
+    compiled sort in this process, and counts them."""
+
+    def __init__(self, after):
+        from soxs_lib.core import sorting, stats
+        self.after, self.calls, self.got = after, 0, {}
+        self._noise = lambda a, b, s, i: stats.pair_noise(a, b, s, i, sorting.sort_float32)
+
+    def ready(self):
+        self.calls += 1
+        return self.calls > self.after
+
+    def pair(self, k, a, b, sigma, iterations):
+        self.got[k] = self._noise(a, b, sigma, iterations)
+
+    def per_pair(self):
+        return dict(self.got)
+
+
+@pytest.mark.parametrize("after", [0, 2, 99])
+def test_pairs_measured_by_a_helper_are_the_pairs_measured_here(nir, after):
+    from soxs_lib.config import params
+    from soxs_lib.core.calibration import calibration
+    from soxs_lib.core.measure import measure_frames
+    from soxs_lib.io import frames
+    truth, sof = nir
+    fs = frames.load_frameset(frames.collect_inputs([str(sof)]))
+    values, cal = params.resolve({}), calibration(fs)
+    here = measure_frames(fs, values, cal)
+    spy = _Spy(after)
+    there = measure_frames(fs, values, cal, spy)
+    npairs = len(fs.raws) - 1
+    assert len(spy.got) == max(0, npairs - after)        # the pairs once it was ready
+    assert there.per_pair == here.per_pair and there.s_t == here.s_t
+    assert [s for s, _ in there.stats] == [s for s, _ in here.stats]
+
+
+_PAIRS_IN_THE_CHILD = """
+import os, signal, sys, time
+import numpy as np
+from soxs_lib.core import stats
+from soxs_lib.pipeline.stacker import StackProcess
+rng = np.random.default_rng(5)
+a, b, c = (rng.normal(2.0, 7.0, (40, 500)).astype(np.float32) for _ in range(3))
+stacker = StackProcess()                  # before numba loads here
+try:
+    assert stacker.usable
+    deadline = time.monotonic() + 120
+    while not stacker.ready():                # never waits: polled
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    stacker.pair(0, a, b, 3.0, 5)
+    stacker.pair(1, b, c, 3.0, 5)
+    got = stacker.per_pair()
+    assert got == {0: stats.pair_noise(a, b, 3.0, 5), 1: stats.pair_noise(b, c, 3.0, 5)}, got
+    os.kill(stacker._child.pid, signal.SIGKILL)
+    stacker.pair(2, a, c, 3.0, 5)             # to a dead child: no error yet
+    try:
+        stacker.per_pair()
+    except RuntimeError as exc:
+        print("ended:", exc)
+finally:
+    stacker.cancel()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child needs /proc")
+def test_the_stacking_child_measures_pairs_once_loaded_and_reports_its_end():
+    # in a process of its own: the child forks only where numba is not loaded
+    res = subprocess.run([sys.executable, "-c", _PAIRS_IN_THE_CHILD], capture_output=True,
+                         text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert res.returncode == 0, res.stderr
+    assert "ended: worker process ended with status" in res.stdout

@@ -151,3 +151,35 @@ def test_grouped_median_sees_the_main_grid_through_finer_ones():
     grouped, plain = grouped_median(master.astype(np.float32))
     assert abs(plain - truth) > 0.05        # the plain median snaps to a grid point
     assert abs(grouped - truth) < 0.01
+
+
+@pytest.mark.parametrize("trial", range(40))
+def test_the_compiled_sort_sorts_float32_as_numpy_does(trial):
+    from soxs_lib.core.sorting import sort_float32
+    rng = np.random.default_rng(500 + trial)
+    n = int(rng.integers(0, 3)) if trial < 4 else int(rng.integers(3, 200_000))
+    x = rng.normal(rng.uniform(-50, 50), 10 ** rng.uniform(-6, 6), n).astype(np.float32)
+    if trial % 3 == 1:
+        x = np.rint(x)                                   # ties
+    if trial % 4 == 2 and n > 30:                        # signs, zeros, extremes, subnormals
+        x[::5] = -x[::5]
+        x[::7], x[::11] = 0.0, -0.0
+        x[::13], x[::17] = np.finfo(np.float32).max, -np.finfo(np.float32).max
+        x[::19], x[::23] = np.float32(1e-45), -np.float32(1e-45)
+    got, want = sort_float32(x), np.sort(x)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    # bit for bit but for the order of signed zeros, which numpy leaves open
+    assert ((got.view(np.uint32) == want.view(np.uint32)) | (want == 0)).all()
+    assert np.signbit(got[got == 0]).tolist() == sorted(np.signbit(got[got == 0]).tolist(),
+                                                        reverse=True)
+
+
+def test_clipped_stats_with_the_compiled_sort_are_numpy_s():
+    from soxs_lib.core.sorting import sort_float32
+    rng = np.random.default_rng(3)
+    a, b = (rng.normal(1.5, 7.3, (66, 2040)).astype(np.float32) for _ in range(2))
+    a[3, :40] = np.nan
+    b[5, 9] = 5000.0
+    assert stats.pair_noise(a, b, 3.0, 5, sort_float32) == stats.pair_noise(a, b, 3.0, 5)
+    assert stats.clipped_stats(a, 3.0, 5, sort_float32) == stats.clipped_stats(a, 3.0, 5)

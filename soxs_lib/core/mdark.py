@@ -173,12 +173,13 @@ def _kernel(threads: int):
     return stack
 
 
-def _measure_and_load(fs, values: Values, cal: Calibration, elsewhere, here: bool):
+def _measure_and_load(fs, values: Values, cal: Calibration, elsewhere, here: bool,
+                      helper=None):
     """The frame measures, and the stacking module if it stacks ``here``."""
     call = elsewhere(measure_frames, fs, values, cal) if elsewhere else None
     try:
         stack = _kernel(values.nthreads) if here else None
-        return (call.result() if call else measure_frames(fs, values, cal)), stack
+        return (call.result() if call else measure_frames(fs, values, cal, helper)), stack
     finally:
         if call:
             call.cancel()
@@ -231,7 +232,9 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
     stacker : callable, optional
         ``stacker(fs, model, values, cal)`` stacks as ``stack_set`` does,
         elsewhere (``soxs mdark``: a child that loaded the kernel while this
-        process started); the kernel is then never loaded here.
+        process started); the kernel is then never loaded here.  Once it
+        has loaded it, it also measures the noise of frame pairs (the
+        ``helper`` of ``measure.measure_frames``).
 
     Returns
     -------
@@ -255,7 +258,7 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
     t0 = time.perf_counter()
     cal = calibration(fs)
     measures, stack = _measure_and_load(fs, values, cal, elsewhere,
-                                        not outside and stacker is None)
+                                        not outside and stacker is None, stacker)
     used, infos, dropped = keep_usable(fs, measures)
     model = _frame_model(used, infos, measures.s_t, cal)
     t1 = time.perf_counter()

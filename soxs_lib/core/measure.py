@@ -13,7 +13,7 @@ from soxs_lib.config import keywords as kw
 from soxs_lib.config.errors import InputError
 from soxs_lib.config.params import Values, thread_count
 from soxs_lib.core.calibration import Calibration
-from soxs_lib.core.stats import clipped_stats, sample_rows, temporal_noise
+from soxs_lib.core.stats import clipped_stats, pair_noise, sample_rows
 
 log = logging.getLogger("soxs")
 
@@ -77,11 +77,38 @@ def _frame_stats(img, rows, cal: Calibration, kf: float, itf: int):
                       nrogue / max(1, np.isfinite(e).sum())), e, "")
 
 
-def measure_frames(fs, values: Values, cal: Calibration) -> FrameMeasures:
+class _PairNoise:
+    """``stats.pair_noise`` of each consecutive pair of usable frames, each
+    measured as soon as its second frame is: by the helper once it is ready,
+    else on this process's threads."""
+
+    def __init__(self, pool, helper, sigma: float, iterations: int):
+        self._pool, self._helper, self._args = pool, helper, (sigma, iterations)
+        self._frames, self._here = [], {}
+
+    def add(self, e) -> None:
+        self._frames.append(e)
+        k = len(self._frames) - 2
+        if k < 0:
+            return
+        if self._helper is not None and self._helper.ready():
+            self._helper.pair(k, self._frames[k], e, *self._args)
+        else:
+            self._here[k] = self._pool.submit(pair_noise, self._frames[k], e, *self._args)
+
+    def per_pair(self) -> list:
+        npairs = max(0, len(self._frames) - 1)
+        there = self._helper.per_pair() if len(self._here) < npairs else {}
+        return [self._here[k].result() if k in self._here else there[k] for k in range(npairs)]
+
+
+def measure_frames(fs, values: Values, cal: Calibration, helper=None) -> FrameMeasures:
     """Each frame's bias, level and robust sigma, and the temporal noise of
     one frame, from evenly spaced rows of every frame.
 
-    Frames are measured two at a time: the sorts release the GIL.
+    Frames are measured two at a time: the sorts release the GIL.  The noise
+    of each consecutive pair of usable frames (``stats.pair_noise``) is
+    measured as soon as both are, here or by ``helper``.
 
     Parameters
     ----------
@@ -91,6 +118,11 @@ def measure_frames(fs, values: Values, cal: Calibration) -> FrameMeasures:
         frame_clipping_sigma / _iterations and nthreads are used.
     cal : Calibration
         From ``calibration.calibration(fs)``.
+    helper : object, optional
+        Measures pairs once ``helper.ready()`` (``pipeline.stacker.
+        StackProcess``): ``helper.pair(k, a, b, sigma, iterations)`` is given
+        pair ``k`` (two frames' sampled pixels in electrons), and
+        ``helper.per_pair()`` returns {k: ``pair_noise``} of those given.
 
     Returns
     -------
@@ -107,10 +139,14 @@ def measure_frames(fs, values: Values, cal: Calibration) -> FrameMeasures:
     rows = sample_rows(r0, r1, fs.first.shape[1])
     kf, itf = values.frame_clipping_sigma, values.frame_clipping_iterations
     with ThreadPoolExecutor(max_workers=thread_count(values.nthreads)) as pool:
-        stats = list(pool.map(lambda img: _frame_stats(img, rows, cal, kf, itf), fs.raws))
-        usable = [e for _, e, why in stats if not why]
-        s_t, per_pair = (temporal_noise(usable, kf, itf, pool.map)
-                         if len(usable) >= kw.MIN_FRAMES else (np.nan, []))
+        stats, pairs = [], _PairNoise(pool, helper, kf, itf)
+        for st in pool.map(lambda img: _frame_stats(img, rows, cal, kf, itf), fs.raws):
+            stats.append(st)
+            if not st[2]:
+                pairs.add(st[1])
+        nusable = sum(not why for _, _, why in stats)
+        per_pair = pairs.per_pair() if nusable >= kw.MIN_FRAMES else []
+        s_t = float(np.median(per_pair)) if per_pair else np.nan
     return FrameMeasures([(info, why) for info, _, why in stats], s_t, per_pair)
 
 

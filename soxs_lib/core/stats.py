@@ -19,7 +19,7 @@ def truncation_factor(k: float) -> float:
     return 1.0 - 2.0 * k * phi / inside
 
 
-def clipped_stats(x: np.ndarray, sigma: float, iterations: int):
+def clipped_stats(x: np.ndarray, sigma: float, iterations: int, sort=np.sort):
     """Iterative sigma clipping about the median.
 
     The first pass uses the MAD-based sigma, later ones the standard deviation
@@ -40,6 +40,9 @@ def clipped_stats(x: np.ndarray, sigma: float, iterations: int):
         Clipping threshold in sigmas (frame_clipping_sigma).
     iterations : int
         Maximum number of passes (frame_clipping_iterations).
+    sort : callable
+        Sorts the finite values as ``numpy.sort`` does (``sorting`` has a
+        compiled one, where numba is loaded).
 
     Returns
     -------
@@ -57,7 +60,7 @@ def clipped_stats(x: np.ndarray, sigma: float, iterations: int):
         x = x.astype(np.float64)
     # float32 (frames, their differences) is sorted as it is: converting is
     # exact and keeps the order, and the sort is the cost of a call
-    xs = np.sort(x[np.isfinite(x)]).astype(np.float64)
+    xs = sort(x[np.isfinite(x)]).astype(np.float64)
     n = xs.size
     if n == 0:
         return np.nan, np.nan, 0, np.nan
@@ -175,12 +178,10 @@ def sample_rows(r0: int, r1: int, ncol: int, target: int = SAMPLE_PIXELS) -> np.
     return np.arange(r0, r1, step)
 
 
-def temporal_noise(frames: list[np.ndarray], sigma: float, iterations: int, mapper=map):
-    """Noise of one frame from differences of consecutive frames, so the
-    fixed pattern cancels: clipped robust sigma of (a - b) / sqrt(2), for
-    each consecutive pair; returns (median over pairs, per-pair values).
-    ``mapper`` (an executor's ``map``) may spread the pairs over threads."""
-    def pair(k):
-        return clipped_stats(frames[k] - frames[k + 1], sigma, iterations)[1] / np.sqrt(2.0)
-    per_pair = list(mapper(pair, range(len(frames) - 1)))
-    return float(np.median(per_pair)), per_pair
+def pair_noise(a: np.ndarray, b: np.ndarray, sigma: float, iterations: int,
+               sort=np.sort) -> float:
+    """Noise of one frame from the difference of two, in which the fixed
+    pattern cancels: the clipped robust sigma of (a - b) / sqrt(2)
+    (``clipped_stats``'s arguments)."""
+    return clipped_stats(a - b, sigma, iterations, sort)[1] / np.sqrt(2.0)
+

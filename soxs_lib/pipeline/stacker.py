@@ -2,7 +2,9 @@
 
 Importing numba and loading the compiled kernel hold a process for a large
 part of a single run; the child does it on the other core while this process
-imports astropy, reads the headers and measures the frames.  It then reads
+imports astropy, reads the headers and measures the frames.  As each frame is
+measured, the child, once loaded, measures the noise of its pair with the one
+before, with numba's sort (``core.sorting``), quicker than numpy's.  It then reads
 the frames itself (``io.rows``: no astropy) and writes the master into
 memory both processes map (a ``memfd``: it has no name, so nothing is left
 behind however the run ends).  ``reduce all``'s workers, which load the
@@ -23,6 +25,7 @@ from soxs_lib.core.model import StackResult
 from soxs_lib.runtime.child import Child, can_fork, can_share
 
 log = logging.getLogger("soxs")
+_PAIR, _PAIRS = "pair", "pairs"     # messages before the stacking job
 
 
 def _planes(buf, shape: tuple, bias: bool) -> tuple:
@@ -50,7 +53,7 @@ class StackProcess:
     that runs the kernel after its parent did)."""
 
     def __init__(self):
-        self._child, self._fd = None, None
+        self._child, self._fd, self._ready = None, None, False
         if can_fork() and can_share() and hasattr(os, "memfd_create") \
                 and "numba" not in sys.modules:
             self._fd = os.memfd_create("soxs-stack")
@@ -64,6 +67,35 @@ class StackProcess:
     def usable(self) -> bool:
         """Whether the child runs."""
         return self._child is not None and self._child.pid is not None
+
+    def ready(self) -> bool:
+        """Whether the child has loaded the kernel and the sort, and so
+        takes ``pair``s (never waits).
+
+        Raises
+        ------
+        Exception
+            What ended the child.
+        """
+        if not self._ready and self._child.has_reply():
+            self._ready = self._child.receive()      # its first reply: loaded
+        return self._ready
+
+    def pair(self, k: int, a, b, sigma: float, iterations: int) -> None:
+        """Measure ``stats.pair_noise(a, b, sigma, iterations)`` as pair
+        ``k``, in the child."""
+        self._child.send((_PAIR, k, a, b, sigma, iterations))  # a dead child: per_pair() tells
+
+    def per_pair(self) -> dict:
+        """{k: noise} of the pairs given.
+
+        Raises
+        ------
+        Exception
+            What ended the child.
+        """
+        self._child.send((_PAIRS,))
+        return self._child.receive()
 
     def __call__(self, fs, model, values, cal) -> StackResult:
         """Stack ``fs`` in the child, as ``core.mdark.stack_set`` would here.
@@ -117,12 +149,24 @@ class StackProcess:
 
 
 def _serve(fd: int, inbox) -> None:
-    """In the child: load the kernel, then stack the one set sent (nothing
-    if the parent sends none)."""
-    from soxs_lib.core import stack
+    """In the child: load the kernel and the sort, say so, measure the pairs
+    of frames sent, then stack the one set sent (nothing if the parent sends
+    none)."""
+    from soxs_lib.core import sorting, stack
+    from soxs_lib.core.stats import pair_noise
     stack.warm_up()
+    sorting.load()
+    inbox.reply(True)
+    per_pair = {}
     try:
         job = inbox.receive()
+        while isinstance(job, tuple):
+            if job[0] == _PAIR:
+                _, k, a, b, sigma, iterations = job
+                per_pair[k] = pair_noise(a, b, sigma, iterations, sorting.sort_float32)
+            else:
+                inbox.reply(per_pair)
+            job = inbox.receive()
     except EOFError:
         return
     r0, r1, c0, c1 = job["region"]

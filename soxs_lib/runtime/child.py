@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import fcntl
 import os
 import pickle
+import select
 import signal
 import sys
 
@@ -53,8 +54,9 @@ class Child:
 
     The parent may ``send`` picklable messages, which the child takes from
     ``inbox.receive()`` in order (EOFError once the parent ``close_inbox``es
-    or goes away); ``result()`` returns the child's return value or raises
-    its exception; ``cancel()`` ends the child.  The child shares nothing back
+    or goes away), and take the child's ``inbox.reply``s with ``receive()``;
+    ``result()`` returns the child's return value or raises its exception;
+    ``cancel()`` ends the child.  The child shares nothing back
     but its pickled result, and dies of SIGINT/SIGTERM: the parent reports
     interruptions.
 
@@ -72,12 +74,13 @@ class Child:
     """
 
     def __init__(self, target, *args, inbox: bool = False, pipe_bytes: int | None = None):
-        self._inbox = self._result = None
+        self._inbox = self._result = self._replies = None
         self.pid = None
         res_r, res_w = os.pipe()
-        job_r = job_w = None
+        job_r = job_w = rep_r = rep_w = None
         if inbox:
             job_r, job_w = os.pipe()
+            rep_r, rep_w = os.pipe()
             if pipe_bytes:
                 try:
                     fcntl.fcntl(job_w, fcntl.F_SETPIPE_SZ, pipe_bytes)
@@ -90,12 +93,16 @@ class Child:
                 os.close(res_r)
                 if job_w is not None:
                     os.close(job_w)
-                _serve(res_w, target, args, None if job_r is None else Inbox(job_r), parent)
+                    os.close(rep_r)
+                _serve(res_w, target, args,
+                       None if job_r is None else Inbox(job_r, rep_w), parent)
             os.close(res_w)
             self._result = os.fdopen(res_r, "rb")
             if job_r is not None:
                 os.close(job_r)
+                os.close(rep_w)
                 self._inbox = os.fdopen(job_w, "wb")
+                self._replies = os.fdopen(rep_r, "rb")
             signals.check()         # one whose exception os.fork's callbacks dropped
         except BaseException:
             self.cancel()
@@ -110,6 +117,25 @@ class Child:
             return True
         except (BrokenPipeError, ValueError):
             return False
+
+    def has_reply(self) -> bool:
+        """Whether a reply (or the child's end) waits to be ``receive``d."""
+        return bool(select.select([self._replies], [], [], 0)[0])
+
+    def receive(self):
+        """The child's next ``inbox.reply``.
+
+        Raises
+        ------
+        Exception
+            The child ended before it replied: its exception, or
+            RuntimeError.
+        """
+        try:
+            return pickle.load(self._replies)
+        except EOFError:
+            self.result()             # raises what ended the child
+            raise RuntimeError("worker process ended before it replied") from None
 
     def close_inbox(self) -> None:
         """No more messages: the child's next ``receive`` raises EOFError."""
@@ -148,7 +174,7 @@ class Child:
             except (ProcessLookupError, ChildProcessError):
                 pass
         self.pid = None
-        for f in (self._inbox, self._result):
+        for f in (self._inbox, self._result, self._replies):
             if f is not None:
                 try:
                     f.close()
@@ -180,14 +206,20 @@ class InThread:
 
 
 class Inbox:
-    """The child's end of the message pipe."""
+    """The child's end of the message pipes."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, reply_fd: int):
         self._file = os.fdopen(fd, "rb")
+        self._replies = os.fdopen(reply_fd, "wb")
 
     def receive(self):
         """The next message; EOFError when there are no more."""
         return pickle.load(self._file)
+
+    def reply(self, value) -> None:
+        """Pickle ``value`` to the parent's ``Child.receive``."""
+        pickle.dump(value, self._replies, protocol=pickle.HIGHEST_PROTOCOL)
+        self._replies.flush()
 
 
 def _serve(fd: int, target, args, inbox, parent: int) -> None:
