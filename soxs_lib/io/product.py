@@ -184,21 +184,23 @@ def extension_headers() -> dict:
     }
 
 
-def extension_data(md: MasterDark) -> dict:
-    """The image data in the types they are stored in (native byte order)."""
-    return {kw.EXT_FLUX: md.flux.astype(np.float32, copy=False),
-            kw.EXT_QUAL: md.qual.astype(np.int32),
-            kw.EXT_ERR: md.err.astype(np.float32, copy=False)}
+def extension_data(md: MasterDark, order: str = "=") -> dict:
+    """The image data in the types they are stored in, in byte order
+    ``order`` ("=" native, ">" as in the file); a copy only where the type or
+    the order changes."""
+    stored = {kw.EXT_FLUX: (md.flux, np.float32), kw.EXT_QUAL: (md.qual, np.int32),
+              kw.EXT_ERR: (md.err, np.float32)}
+    return {name: a.astype(np.dtype(t).newbyteorder(order), copy=False)
+            for name, (a, t) in stored.items()}
 
 
 def build_hdus(md: MasterDark, filename: str) -> fits.HDUList:
     """The product; DATAMD5 is left to ``write_product``."""
     primary = fits.PrimaryHDU(header=primary_header(md, filename))
-    heads, data = extension_headers(), extension_data(md)
     # big-endian as in the file: astropy then writes them without swapping
     # bytes in place, so another thread may read them meanwhile
-    return fits.HDUList([primary] + [fits.ImageHDU(
-        data[n].astype(data[n].dtype.newbyteorder(">")), heads[n]) for n in heads])
+    heads, data = extension_headers(), extension_data(md, ">")
+    return fits.HDUList([primary] + [fits.ImageHDU(data[n], heads[n]) for n in heads])
 
 
 def data_md5(hdus: fits.HDUList) -> str:
