@@ -170,11 +170,12 @@ def format_md(head, rows) -> str:
     return "\n".join(out)
 
 
-def write_md(path: Path, about: list, repeat: int, cases: list, tables: tuple,
+def write_md(path: Path, about: list, repeat: tuple, cases: list, tables: tuple,
              every_run: tuple, problems: list) -> None:
     night_table, workflows, qc_md = tables
     text = "# soxs mdark benchmark\n\n" + "\n".join(f"- {line}" for line in about)
-    text += f"\n- {repeat} timed runs per tool and case (medians)\n\n"
+    text += (f"\n- {repeat[0]} timed runs per tool and case, {repeat[1]} of soxs and the "
+             "floor (medians)\n\n")
     text += format_md(*build_summary(cases))
     breakdown = build_breakdown(cases)
     if breakdown[1]:
