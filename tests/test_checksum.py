@@ -1,0 +1,59 @@
+"""FITS checksums of the product, summed chunk by chunk as it is written
+(io/checksum.py, io/product.py), against astropy's."""
+
+import hashlib
+
+from astropy.io import fits
+import numpy as np
+import pytest
+
+from soxs_lib.io.checksum import checksum_card, ones_sum
+from soxs_lib.io.product import write_product
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_sums_and_encoding_are_astropy_s(seed):
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 90)), int(rng.integers(1, 90)))
+    dtype = (">f4", ">i4", ">f8")[seed % 3]
+    data = (rng.normal(0, 10 ** rng.uniform(-3, 6), shape)).astype(dtype)
+    if seed % 5 == 0:
+        data[...] = 0                       # the sum of nothing
+    hdu = fits.ImageHDU(data, name="X")
+    hdu.add_checksum()
+    datasum = ones_sum(data.tobytes())
+    assert str(datasum) == hdu.header["DATASUM"]
+    header = hdu.header.copy()
+    header["CHECKSUM"] = "0" * 16
+    assert checksum_card(header.tostring().encode(), datasum) == hdu.header["CHECKSUM"]
+
+
+def test_a_sum_taken_in_pieces_is_the_sum_of_the_whole():
+    words = np.random.default_rng(1).integers(0, 2**32, 100_003, dtype=np.uint64)
+    data = words.astype(">u4").tobytes()
+    s = 0
+    for a in range(0, len(data), 4 * 777):
+        s = ones_sum(data[a:a + 4 * 777], s)
+    assert s == ones_sum(data)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 13), (1024, 256), (1031, 517)])
+def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape):
+    """Chunks of 1 MiB: shapes below, at and across a chunk, and padding."""
+    rng = np.random.default_rng(shape[0])
+    flux = rng.normal(1.5, 2.0, shape).astype(np.float32)
+    qual = rng.integers(0, 2**20, shape).astype(np.int32)
+    hdus = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(flux, name="FLUX"),
+                         fits.ImageHDU(qual, name="QUAL")])
+    hdus[0].header["DATAMD5"] = "0" * 32
+    path = tmp_path / "p.fits"
+    write_product(hdus, path)
+    with fits.open(path, checksum=True) as h:
+        assert all(hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1 for hdu in h)
+        np.testing.assert_array_equal(h["FLUX"].data, flux)
+        np.testing.assert_array_equal(h["QUAL"].data, qual)
+        spans = [(h.fileinfo(i)["datLoc"], h.fileinfo(i)["datSpan"]) for i in range(len(h))]
+        raw = path.read_bytes()
+        assert h[0].header["DATAMD5"] == hashlib.md5(
+            b"".join(raw[a:a + n] for a, n in spans)).hexdigest()
+    assert path.stat().st_size % 2880 == 0
