@@ -192,3 +192,27 @@ def test_tick_labels_are_round_values_written_exactly(lo, hi, most, labels):
     from soxs_lib.pipeline.canvas import nice_ticks, tick_text
     ticks = nice_ticks(lo, hi, most)
     assert [tick_text(t, ticks[1] - ticks[0]) for t in ticks] == labels
+
+
+def test_the_master_the_plot_is_sent_is_not_changed_after(small_set):
+    """The plotting child may read the master where the stacking child wrote
+    it: pixels without data stay NaN there, the product's are filled."""
+    from astropy.io import fits
+    from soxs_lib.config import flags, params, qc
+    from soxs_lib.config.detector import detector
+    from soxs_lib.core.mdark import make_master_dark
+    from soxs_lib.io import frames
+    truth, sof = small_set
+    for path in truth.paths:
+        with fits.open(path, mode="update") as h:
+            h[0].data[40:80, 100:160] = detector("VIS").saturation
+    fs = frames.load_frameset(frames.collect_inputs([str(sof)]))
+    seen = []
+    md = make_master_dark(fs, params.resolve(), qc.default_ranges(fs.arm),
+                          lambda flux, _region: seen.append((flux, flux.copy())))
+    fs.close()
+    [(sent, copy)] = seen
+    nodata = (md.qual & flags.NODATA) != 0
+    assert nodata.sum() >= 1000
+    np.testing.assert_array_equal(sent, copy)                 # not changed after
+    assert np.isnan(sent[nodata]).all() and np.isfinite(md.flux).all()

@@ -185,3 +185,25 @@ def test_the_stacking_child_measures_pairs_once_loaded_and_reports_its_end():
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert res.returncode == 0, res.stderr
     assert "ended: worker process ended with status" in res.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child needs /proc")
+def test_a_shared_plane_goes_to_a_child_as_where_it_lies():
+    import mmap
+    import pickle
+    from soxs_lib.pipeline.stacker import SharedPlane
+    from soxs_lib.runtime.child import Child
+    size = 4 * 4096
+    fd = os.memfd_create("test")
+    try:
+        os.ftruncate(fd, size)
+        buf = mmap.mmap(fd, size)
+        plane = np.frombuffer(buf, np.float32, 120, 4096).reshape(10, 12)
+        plane[...] = np.arange(120, dtype=np.float32).reshape(10, 12)
+        plane[3, 4] = np.nan
+        message = pickle.dumps(SharedPlane(f"/proc/{os.getpid()}/fd/{fd}", size, 4096, plane))
+        assert len(message) < 300                  # where it lies, not its values
+        got = Child(lambda: pickle.loads(message).copy()).result()
+        np.testing.assert_array_equal(got, plane)
+    finally:
+        os.close(fd)

@@ -9,7 +9,7 @@ own."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import logging
 import time
 
@@ -219,7 +219,8 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
     stacked : callable, optional
         ``stacked(flux, region)`` sees the master as soon as it is stacked
         (NaN where no frame has data) and the detector region it covers,
-        before hot pixels and QC (the QC plot starts there).
+        before hot pixels and QC (the QC plot starts there); ``flux`` is
+        not changed afterwards, so another process may go on reading it.
     elsewhere : callable, optional
         ``elsewhere(fn, *args)`` starts ``fn(*args)`` away from this thread
         and returns an object with ``result()`` and ``cancel()``: the frames
@@ -275,9 +276,9 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
 
     med, rms = hotpix.flag_hot_pixels(res.flux, res.qual, values.hot_pixel_sigma)
     nodata = (res.qual & flags.NODATA) != 0
-    if nodata.any():
-        res.flux[nodata] = med
-        res.err[nodata] = measures.s_t
+    if nodata.any():        # new arrays: the master as stacked is not changed
+        res = replace(res, flux=np.where(nodata, np.float32(med), res.flux),
+                      err=np.where(nodata, np.float32(measures.s_t), res.err))
     results, notes = _qc(used, res, med, rms, measures.s_t, len(dropped), qc_ranges)
     t3 = time.perf_counter()
     return MasterDark(arm=used.arm, exptime=used.exptime, frameset=used, params=values,

@@ -90,8 +90,12 @@ def _make(fs, values, qc_ranges: dict, children: RunChildren) -> MasterDark:
     # without a stacking child, the frames are measured in a forked process
     # while this one loads the kernel: both hold the GIL
     elsewhere = None if stacker else Child if children.forks else InThread
-    return make_master_dark(fs, values, qc_ranges, children.plotter.send_master, elsewhere,
-                            stacker=stacker)
+    send = children.plotter.send_master
+    if stacker is not None and children.forks:
+        # the plotting child maps the master where the stacking child wrote it
+        def send(flux, region):
+            children.plotter.send_master(stacker.shared(flux), region)
+    return make_master_dark(fs, values, qc_ranges, send, elsewhere, stacker=stacker)
 
 
 def _log_end(timeline: dict, elapsed: float, passed: bool) -> None:

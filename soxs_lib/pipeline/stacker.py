@@ -46,6 +46,28 @@ def _size(shape: tuple, bias: bool) -> int:
     return shape[0] * shape[1] * (13 + (8 if bias else 0))
 
 
+class SharedPlane:
+    """A plane of the memory shared with the stacking child, pickled as where
+    it lies: a process of this user that receives it maps the memory
+    (through ``/proc/<pid>/fd``) instead of receiving a copy of it."""
+
+    def __init__(self, path: str, size: int, offset: int, array):
+        self.where = (path, size, offset, array.dtype.str, array.shape)
+
+    def __reduce__(self):
+        return _map_plane, self.where
+
+
+def _map_plane(path: str, size: int, offset: int, dtype: str, shape: tuple):
+    """The plane a ``SharedPlane`` names, mapped read-only."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        buf = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+    finally:
+        os.close(fd)
+    return np.frombuffer(buf, dtype, shape[0] * shape[1], offset).reshape(shape)
+
+
 class StackProcess:
     """The child that stacks a run's frames; ``usable`` is False where it
     cannot be forked (then the run stacks in-process): no fork or no
@@ -53,7 +75,7 @@ class StackProcess:
     that runs the kernel after its parent did)."""
 
     def __init__(self):
-        self._child, self._fd, self._ready = None, None, False
+        self._child, self._fd, self._ready, self._flux = None, None, False, None
         if can_fork() and can_share() and hasattr(os, "memfd_create") \
                 and "numba" not in sys.modules:
             self._fd = os.memfd_create("soxs-stack")
@@ -137,7 +159,17 @@ class StackProcess:
                               model=model, bias=bias, options=stack_options(values)))
         self._child.result()
         log.info("stacked in a child process")
-        return StackResult(sums[0], sums[1], counts[0], qual, counts[1])
+        flux = sums[0]
+        self._flux = (flux, size, flux.ctypes.data - np.frombuffer(buf, np.uint8).ctypes.data)
+        return StackResult(flux, sums[1], counts[0], qual, counts[1])
+
+    def shared(self, flux):
+        """``flux`` to send to another process: a ``SharedPlane`` if it is
+        the master this child stacked (in the shared memory), else itself."""
+        if self._flux is None or flux is not self._flux[0] or self._fd is None:
+            return flux
+        _, size, offset = self._flux
+        return SharedPlane(f"/proc/{os.getpid()}/fd/{self._fd}", size, offset, flux)
 
     def cancel(self) -> None:
         """End the child if it still runs, and release the shared memory."""
