@@ -128,7 +128,9 @@ class QCFigure:
         """Draw the stacked master (NaN where no data), binned for display, in
         the detector coordinates of ``region``, with its colour bar."""
         shown, f = reduce_master(flux)
-        self.values = flux[np.isfinite(flux)]       # the histogram's pixels
+        # the histogram's pixels, not copied: NaN (no data) fall outside every bin
+        self.values = flux.reshape(-1)
+        self.nvalues = int(np.count_nonzero(np.isfinite(self.values)))
         self.factor = f
         r0, _, c0, _ = region
         # axes in detector pixels of the raw frame, whatever the display binning
@@ -168,7 +170,7 @@ def histogram_edges(values: np.ndarray, lo: float, hi: float, nbins: int = 200) 
     Parameters
     ----------
     values : numpy.ndarray
-        The finite values to be binned.
+        The values to be binned (NaN are left out).
     lo, hi : float
         The range to cover.
     nbins : int
@@ -222,7 +224,7 @@ def _histogram(qcf: QCFigure, d: dict) -> None:
     powers = [10.0 ** k for k in range(0, int(np.floor(np.log10(top))) + 1)]
     panel.yticks(powers, [f"{p:,.0f}" for p in powers])
     panel.labels("master dark signal (e-); the end bins hold everything beyond", "pixels",
-                 [f"histogram of {values.size} pixels with data"])
+                 [f"histogram of {qcf.nvalues} pixels with data"])
     legend = [(BLUE, f"median {med:.2f} e-"),
               (RED, f"hot threshold {thresh:.2f} e- ({ksig:g} x {rms:.2f})")]
     width = max(font(10).getlength(text) for _, text in legend) + 40
