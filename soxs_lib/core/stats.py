@@ -184,4 +184,3 @@ def pair_noise(a: np.ndarray, b: np.ndarray, sigma: float, iterations: int,
     pattern cancels: the clipped robust sigma of (a - b) / sqrt(2)
     (``clipped_stats``'s arguments)."""
     return clipped_stats(a - b, sigma, iterations, sort)[1] / np.sqrt(2.0)
-

@@ -185,14 +185,12 @@ def extension_headers() -> dict:
     }
 
 
-def extension_data(md: MasterDark, order: str = "=") -> dict:
-    """The image data in the types they are stored in, in byte order
-    ``order`` ("=" native, ">" as in the file); a copy only where the type or
-    the order changes."""
-    stored = {kw.EXT_FLUX: (md.flux, np.float32), kw.EXT_QUAL: (md.qual, np.int32),
-              kw.EXT_ERR: (md.err, np.float32)}
-    return {name: a.astype(np.dtype(t).newbyteorder(order), copy=False)
-            for name, (a, t) in stored.items()}
+def extension_data(md: MasterDark) -> dict:
+    """The image data in the types they are stored in (native byte order;
+    a copy only where the type changes)."""
+    return {kw.EXT_FLUX: md.flux.astype(np.float32, copy=False),
+            kw.EXT_QUAL: md.qual.astype(np.int32),
+            kw.EXT_ERR: md.err.astype(np.float32, copy=False)}
 
 
 def build_hdus(md: MasterDark, filename: str) -> fits.HDUList:

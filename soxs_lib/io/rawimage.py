@@ -26,7 +26,7 @@ from soxs_lib.config.errors import InputError
 from soxs_lib.io.archive import decompress, reader, sniff
 from soxs_lib.io.fitsfile import image_hdu, quiet_astropy
 from soxs_lib.io import tiles
-from soxs_lib.io.rows import RowSource, read_rows
+from soxs_lib.io.rows import RowSource, fd_path, read_rows
 
 _BITPIX = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 
@@ -199,7 +199,7 @@ class RawImage:
         """The image as another process reads it (``runtime.child.can_share``)."""
         self.open()
         path = (str(self.path.resolve()) if self._tmp is None
-                else f"/proc/{os.getpid()}/fd/{self._fd}")
+                else fd_path(self._fd))
         return RowSource(path, self._offset, self.dtype.str, self.shape)
 
     def read_rows(self, r0: int, r1: int) -> np.ndarray:

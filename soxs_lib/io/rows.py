@@ -53,6 +53,12 @@ def read_rows(fd: int, layout: tuple, r0: int, r1: int, out=None, name="") -> np
     return out
 
 
+def fd_path(fd: int) -> str:
+    """Where another process of this user opens this process's descriptor
+    ``fd``, an anonymous file's included (``runtime.child.can_share``)."""
+    return f"/proc/{os.getpid()}/fd/{fd}"
+
+
 @dataclass(frozen=True)
 class RowSource:
     """A raw image as another process of this user reads it: the file (a

@@ -22,6 +22,7 @@ import numpy as np
 
 from soxs_lib.core.mdark import stack_options, stack_set
 from soxs_lib.core.model import StackResult
+from soxs_lib.io.rows import fd_path
 from soxs_lib.runtime.child import Child, can_fork, can_share
 
 log = logging.getLogger("soxs")
@@ -169,7 +170,7 @@ class StackProcess:
         if self._flux is None or flux is not self._flux[0] or self._fd is None:
             return flux
         _, size, offset = self._flux
-        return SharedPlane(f"/proc/{os.getpid()}/fd/{self._fd}", size, offset, flux)
+        return SharedPlane(fd_path(self._fd), size, offset, flux)
 
     def cancel(self) -> None:
         """End the child if it still runs, and release the shared memory."""
