@@ -3,7 +3,7 @@
 
 ``clip_and_combine`` is a pure array function: one block of pixels of all
 frames in, the master's FLUX/ERR/QUAL out.  For each pixel, the valid samples
-(finite, below saturation) are converted to electrons and sorted, then:
+(finite, below saturation) are converted to electrons, then:
 
 1. frame clipping: a sample is a rogue pixel of its own frame when
    ``|x - L_f| > k_frame * s_f`` (the frame's clipped median level ``L_f`` and
@@ -15,7 +15,9 @@ frames in, the master's FLUX/ERR/QUAL out.  For each pixel, the valid samples
 2. stacked clipping: iteratively reject ``|x - median| > k_stack * sigma``
    until nothing changes or the iterations run out.
 3. the master is the mean of the surviving samples, added in frame order
-   whatever path a pixel takes (the scan's, or after a sort).
+   whether the pixel is finished from the scan or clipped.
+
+Every median is the one a sort gives (``_median`` selects it by rank).
 
 The robust sigma of a pixel stack is the noise model
 ``sqrt(s_t^2 + max(median - L, 0))``: the temporal noise of one frame measured
@@ -35,14 +37,6 @@ from soxs_lib.core.model import FSIGMA, ITERATIONS, KFRAME, KSTACK, LBAR, LEVEL,
     OFFSET, S_T2, SATV, SCALE
 
 _BLOCK = 512          # pixels per parallel work item
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _median_sorted(v, m):
-    h = m // 2
-    if m % 2 == 1:
-        return v[h]
-    return 0.5 * (v[h - 1] + v[h])
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -86,76 +80,84 @@ def _gather(stack, p, frames, pix_offset, vals, fidx):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sort(vals, fidx, n, tv, tf):
-    """Sort the ``n`` samples and their frames by rank (the number of
-    smaller values, and of equal ones before): no branch depends on the
-    data, where an insertion sort mispredicts.  ``tv``, ``tf``: scratch."""
-    for i in range(n):
-        x = vals[i]
-        r = 0
-        for j in range(n):
-            r += vals[j] < x
-        for j in range(i):
-            r += vals[j] == x
-        tv[r] = x
-        tf[r] = fidx[i]
-    for i in range(n):
-        vals[i] = tv[i]
-        fidx[i] = tf[i]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _frame_clip(vals, fidx, ref, n, frames, const):
-    """Step 1 on the sorted samples: the number kept, first in ``vals``."""
-    kframe = const[KFRAME]
-    nclean = 0
-    for j in range(n):
-        if not _rogue(vals[j], fidx[j], frames, kframe):
-            ref[nclean] = vals[j]
-            nclean += 1
-    med = _median_sorted(ref, nclean) if nclean > 0 else _median_sorted(vals, n)
-    lim = kframe * _sigma(med, const)
-    m = 0
-    for j in range(n):
-        x = vals[j]
-        f = fidx[j]
-        if _rogue(x, f, frames, kframe) and abs(x - med) > lim:
-            continue
-        vals[m] = x
-        fidx[m] = f
-        m += 1
-    return m if m > 0 else n       # nothing was moved: keep all rather than none
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _stack_clip(vals, fidx, m, const):
-    """Step 2 on the ``m`` sorted samples kept (and their frames): the
-    number kept.  Kept samples move down in place; where none is kept,
-    none moved."""
-    for _ in range(int(const[ITERATIONS])):
-        med = _median_sorted(vals, m)
-        lim = const[KSTACK] * _sigma(med, const)
-        m2 = 0
+def _bracket(v, m, k, u):
+    """Bisect [least, greatest] of ``v[:m]`` by counts, keeping its ranks
+    ``k`` and ``u`` between ``a`` and ``b`` (``below`` values under ``a``,
+    ``above`` over ``b``), until at most 8 values lie there: (a, b, below,
+    False); or (mid, mid, below, True) where ``mid`` splits ranks k < u."""
+    a, b = np.inf, -np.inf
+    for j in range(m):
+        a, b = min(a, v[j]), max(b, v[j])
+    below = above = 0
+    while m - below - above > 8:
+        mid = 0.5 * (a + b)
+        lt = gt = 0
         for j in range(m):
-            if abs(vals[j] - med) <= lim:
-                vals[m2] = vals[j]
-                fidx[m2] = fidx[j]
-                m2 += 1
-        if m2 == m or m2 == 0:
-            break
-        m = m2
-    return m
+            lt += v[j] < mid
+            gt += v[j] > mid
+        if mid <= a or mid >= b:
+            break                       # no value between a and b to split on
+        if lt <= k:
+            a, below = mid, lt
+        elif gt <= m - 1 - u:
+            b, above = mid, gt
+        else:
+            return mid, mid, lt, True
+    return a, b, below, False
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _keeps_all(vals, n, lo, hi, const):
-    """Whether stacked clipping keeps all ``n`` samples (none rogue, least
-    ``lo``, greatest ``hi``), without a sort: the median is within ``lim``
-    (the limit at ``lo``, the least any median gives, shaved below
-    rounding) of both ends when at most (n - 1) // 2 samples are not."""
+def _ranked(band, nb, below, k, u):
+    """The values of ranks ``k`` and ``u`` among ``band[:nb]`` and the
+    ``below`` smaller values elsewhere: a value's rank is the number of
+    smaller values and of equal ones before it."""
+    lo = hi = 0.0
+    for i in range(nb):
+        x = band[i]
+        r = below
+        for j in range(nb):
+            r += band[j] < x
+        for j in range(i):
+            r += band[j] == x
+        lo = x if r == k else lo
+        hi = x if r == u else hi
+    return lo, hi
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _median(v, m, band):
+    """The median of ``v[:m]`` as a sort gives it, ``v`` unchanged: the few
+    values that ``_bracket`` leaves around it are ranked (``band``:
+    scratch), or the middle pair is the nearest values either side of a
+    split.  Every pass is branch-free over the values, where a sort
+    mispredicts."""
+    k, u = (m - 1) // 2, m // 2
+    a, b, below, split = _bracket(v, m, k, u)
+    if split:
+        lo, hi = -np.inf, np.inf
+        for j in range(m):
+            lo = max(lo, v[j] if v[j] < a else -np.inf)
+            hi = min(hi, v[j] if v[j] > a else np.inf)
+    else:
+        nb = 0
+        for j in range(m):
+            band[nb] = v[j]
+            nb += (v[j] >= a) & (v[j] <= b)
+        lo, hi = _ranked(band, nb, below, k, u)
+    return lo if m % 2 == 1 else 0.5 * (lo + hi)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _keeps_all(vals, n, const):
+    """Whether stacked clipping keeps all ``n`` samples, without a median:
+    it is within ``lim`` (the limit at the least sample, the least any
+    median gives, shaved below rounding) of both ends when at most
+    (n - 1) // 2 samples are not."""
+    lo, hi = np.inf, -np.inf
+    for j in range(n):
+        lo, hi = min(lo, vals[j]), max(hi, vals[j])
     lim = const[KSTACK] * _sigma(lo, const) * (1.0 - 1e-9)
-    far_lo = 0
-    far_hi = 0
+    far_lo = far_hi = 0
     for j in range(n):
         far_lo += (hi - vals[j]) > lim
         far_hi += (vals[j] - lo) > lim
@@ -164,17 +166,45 @@ def _keeps_all(vals, n, lo, hi, const):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _kept_sum(stack, p, frames, offset, fidx, m, mark):
-    """The sum of pixel ``p``'s samples of frames ``fidx[:m]`` in frame
-    order, as the scan adds them (``mark``: scratch, all False)."""
-    for j in range(m):
-        mark[fidx[j]] = True
-    total = 0.0
-    for f in range(stack.shape[0]):
-        if mark[f]:
-            total += _electrons(stack[f, p], f, frames, offset)
-            mark[f] = False
-    return total
+def _frame_clip(vals, fidx, n, frames, const, kept, band):
+    """Step 1 on the ``n`` samples: the number kept, in ``kept`` in frame
+    order (all of them where it would keep none)."""
+    kframe = const[KFRAME]
+    nclean = 0
+    for j in range(n):
+        kept[nclean] = vals[j]
+        nclean += not _rogue(vals[j], fidx[j], frames, kframe)
+    if nclean == n:
+        return n                        # no rogue sample: nothing to reject
+    med = _median(kept, nclean, band) if nclean > 0 else _median(vals, n, band)
+    lim = kframe * _sigma(med, const)
+    m = 0
+    for j in range(n):
+        kept[m] = vals[j]
+        m += not (_rogue(vals[j], fidx[j], frames, kframe) and abs(vals[j] - med) > lim)
+    if m == 0:
+        kept[:n] = vals[:n]
+    return m if m > 0 else n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _stack_clip(kept, m, const, band):
+    """Step 2 on the ``m`` samples kept: the number kept.  Kept samples move
+    down in place, in their order; where none would be kept, none moved."""
+    if _keeps_all(kept, m, const):
+        return m
+    for _ in range(int(const[ITERATIONS])):
+        med = _median(kept, m, band)
+        lim = const[KSTACK] * _sigma(med, const)
+        m2 = 0
+        for j in range(m):
+            if abs(kept[j] - med) <= lim:
+                kept[m2] = kept[j]
+                m2 += 1
+        if m2 == m or m2 == 0:
+            break
+        m = m2
+    return m
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -215,7 +245,7 @@ def clip_and_combine(stack, frames, const, pix, sums, counts, qual):
 
     Each work item of ``_BLOCK`` pixels is first scanned frame by frame
     (``_scan``); a pixel that nothing can clip is finished from the scan,
-    the others are gathered, sorted and clipped one by one.
+    the others are gathered and clipped one by one.
 
     Parameters
     ----------
@@ -240,17 +270,14 @@ def clip_and_combine(stack, frames, const, pix, sums, counts, qual):
     spread = const[KSTACK] * np.sqrt(const[S_T2])
     nblocks = (npix + _BLOCK - 1) // _BLOCK
     for b in prange(nblocks):
-        vals, ref, tv = np.empty((3, nfr), np.float64)     # a pixel's samples, scratch
-        fidx, tf = np.empty((2, nfr), np.int64)            # their frames, scratch
-        mark = np.zeros(nfr, np.bool_)
+        vals, kept, band = np.empty((3, nfr), np.float64)   # a pixel's samples, scratch
+        fidx = np.empty(nfr, np.int64)                      # their frames
         p0 = b * _BLOCK
         w = min(npix, p0 + _BLOCK) - p0
         off = pix[0, p0:p0 + w].copy()
         ns = np.zeros((2, w), np.int32)
         acc = np.empty((3, w), np.float64)
-        acc[0] = 0.0
-        acc[1] = np.inf
-        acc[2] = -np.inf
+        acc[0], acc[1], acc[2] = 0.0, np.inf, -np.inf
         qq = np.zeros(w, np.uint8)
         for f in range(nfr):
             _scan(stack[f, p0:p0 + w], f, frames, kframe, off, ns, acc, qq)
@@ -261,39 +288,13 @@ def clip_and_combine(stack, frames, const, pix, sums, counts, qual):
                 sums[:, p] = np.nan
                 counts[:, p] = 0
                 qual[p] = qq[i] | flags.NODATA | flags.LOWCOVER
-            elif ns[1, i] == 0 and acc[2, i] - acc[1, i] <= spread:
-                # nothing can be clipped (no rogue sample, all within kstack *
-                # s_t, the least limit, of the median): most pixels of a dark
-                qual[p] = qq[i] | _finish(sums, counts, p, acc[0, i] / n, n, n, pix[1, p], const)
-            else:
+                continue
+            m, total = n, acc[0, i]
+            if ns[1, i] > 0 or acc[2, i] - acc[1, i] > spread:
+                # unless nothing can be clipped (no rogue sample, all within
+                # kstack * s_t, the least limit, of the median): most pixels
                 n = _gather(stack, p, frames, pix[0], vals, fidx)
-                m, total = n, acc[0, i]
-                if ns[1, i] > 0 or not _keeps_all(vals, n, acc[1, i], acc[2, i], const):
-                    _sort(vals, fidx, n, tv, tf)
-                    m = _stack_clip(vals, fidx, _frame_clip(vals, fidx, ref, n, frames, const),
-                                    const)
-                    total = _kept_sum(stack, p, frames, pix[0, p], fidx, m, mark)
-                qual[p] = qq[i] | _finish(sums, counts, p, total / m, m, n, pix[1, p], const)
-
-
-# one signature, whatever the block: the stack is a contiguous block (its rows
-# run on SIMD lanes), the (2, P) arrays are views of row blocks (strided) or of
-# a whole region (contiguous), and both take the strided one
-_SIGNATURE = ("void(float32[:, ::1], float64[:, ::1], float64[::1], float32[:, :], "
-              "float32[:, :], uint16[:, :], uint8[::1])")
-
-
-def compiled():
-    """``clip_and_combine`` loaded from numba's cache (compiled the first
-    time) for its one signature, and closed to others; not at import, as it
-    starts numba's OpenMP threads, after which a process must not fork
-    (``reduce all`` imports this module before it forks its workers).
-
-    Returns
-    -------
-    numba.core.dispatcher.Dispatcher
-    """
-    if not clip_and_combine.signatures:
-        clip_and_combine.compile(_SIGNATURE)
-        clip_and_combine.disable_compile()
-    return clip_and_combine
+                m = _stack_clip(kept, _frame_clip(vals, fidx, n, frames, const, kept, band),
+                                const, band)
+                total = kept[:m].sum()          # numba adds in order, as the scan
+            qual[p] = qq[i] | _finish(sums, counts, p, total / m, m, n, pix[1, p], const)

@@ -12,13 +12,36 @@ import numba
 import numpy as np
 
 from soxs_lib.config.params import thread_count
-from soxs_lib.core.kernel import compiled
+from soxs_lib.core.kernel import clip_and_combine
 from soxs_lib.core.model import FrameModel, StackResult
 
 
 def n_threads(requested: int = 0) -> int:
     """Threads for the kernel: the ``nthreads`` policy, capped by numba's pool."""
     return max(1, min(thread_count(requested), numba.config.NUMBA_NUM_THREADS))
+
+
+# one signature, whatever the block: the stack is a contiguous block (its rows
+# run on SIMD lanes), the (2, P) arrays are views of row blocks (strided) or of
+# a whole region (contiguous), and both take the strided one
+_SIGNATURE = ("void(float32[:, ::1], float64[:, ::1], float64[::1], float32[:, :], "
+              "float32[:, :], uint16[:, :], uint8[::1])")
+
+
+def compiled():
+    """``clip_and_combine`` loaded from numba's cache (compiled the first
+    time) for its one signature, and closed to others; not at import, as it
+    starts numba's OpenMP threads, after which a process must not fork
+    (``reduce all`` imports this module before it forks its workers).
+
+    Returns
+    -------
+    numba.core.dispatcher.Dispatcher
+    """
+    if not clip_and_combine.signatures:
+        clip_and_combine.compile(_SIGNATURE)
+        clip_and_combine.disable_compile()
+    return clip_and_combine
 
 
 class ArrayImage:
