@@ -6,6 +6,7 @@ interruption (exit status 130), not a traceback; it gives them back when
 the run is over.
 """
 
+import ctypes
 import logging
 import os
 import signal
@@ -17,6 +18,8 @@ EXIT_INTERRUPTED = 130
 # the reader of standard output went away (| head): the status of the tools
 # beside it, which SIGPIPE ends
 EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
+# glibc's mallopt parameters
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
 
 def report_interrupted(command: str, what: str) -> int:
@@ -25,6 +28,20 @@ def report_interrupted(command: str, what: str) -> int:
     print(f"soxs {command}: interrupted ({what}); products are whole or absent, "
           "never partial", file=sys.stderr)
     return EXIT_INTERRUPTED
+
+
+def keep_freed_memory() -> None:
+    """Have glibc's malloc keep memory that is freed for the next allocation
+    instead of giving it back to the system: a run allocates and frees arrays
+    of a frame's or the master's size again and again, and each page taken
+    anew from the system costs a fault (the children forked from this
+    process inherit it).  Elsewhere than glibc, nothing changes."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)   # glibc's largest: a master is 16 MB
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    except (OSError, AttributeError):       # no C library to load, or not glibc
+        pass
 
 
 def entry() -> None:
@@ -37,6 +54,7 @@ def entry() -> None:
     # thread per core as numpy loads, and that thread spins on the core the
     # stacking child is loading the kernel on (a user's own setting wins)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    keep_freed_memory()
     for sig in signals.STOP_SIGNALS:    # what taken() gives back: once the run is
         signal.signal(sig, signal.SIG_IGN)  # over, only flushing is left
     try:

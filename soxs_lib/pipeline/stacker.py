@@ -20,7 +20,6 @@ import sys
 
 import numpy as np
 
-from soxs_lib.core.mdark import stack_options, stack_set
 from soxs_lib.core.model import StackResult
 from soxs_lib.io.rows import fd_path
 from soxs_lib.runtime.child import Child, can_fork, can_share
@@ -142,6 +141,8 @@ class StackProcess:
             A frame cannot be read; whatever else the child raised.  Where
             no memory can be shared, it stacks in-process instead.
         """
+        # not imported with this module, which a run imports before it forks
+        from soxs_lib.core.mdark import stack_options, stack_set
         r0, r1, c0, c1 = cal.region
         shape, bias = (r1 - r0, c1 - c0), cal.pix_offset is not None
         size = _size(shape, bias)
