@@ -1,5 +1,5 @@
 """FITS checksums of the product, summed chunk by chunk as it is written
-(io/checksum.py, io/product.py), against astropy's."""
+(io/checksum.py, io/fitswrite.py), against astropy's."""
 
 import hashlib
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from soxs_lib.io.checksum import checksum_card, ones_sum
-from soxs_lib.io.product import write_product
+from soxs_lib.io.fitswrite import DataDigest, write_hdus
 
 
 @pytest.mark.parametrize("seed", range(60))
@@ -37,9 +37,12 @@ def test_a_sum_taken_in_pieces_is_the_sum_of_the_whole():
     assert s == ones_sum(data)
 
 
+@pytest.mark.parametrize("ahead", [None, "FLUX", "QUAL"])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 13), (1024, 256), (1031, 517)])
-def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape):
-    """Chunks of 1 MiB: shapes below, at and across a chunk, and padding."""
+def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape, ahead):
+    """Chunks of 1 MiB: shapes below, at and across a chunk, and padding;
+    FLUX summed as it is written, or ahead on another thread; sums of QUAL
+    made ahead are not used (the file's MD5 runs through FLUX first)."""
     rng = np.random.default_rng(shape[0])
     flux = rng.normal(1.5, 2.0, shape).astype(np.float32)
     qual = rng.integers(0, 2**20, shape).astype(np.int32)
@@ -47,7 +50,7 @@ def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape):
                          fits.ImageHDU(qual, name="QUAL")])
     hdus[0].header["DATAMD5"] = "0" * 32
     path = tmp_path / "p.fits"
-    write_product(hdus, path)
+    write_hdus(hdus, path, [DataDigest(hdus[ahead].data)] if ahead else [])
     with fits.open(path, checksum=True) as h:
         assert all(hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1 for hdu in h)
         np.testing.assert_array_equal(h["FLUX"].data, flux)
@@ -57,3 +60,23 @@ def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape):
         assert h[0].header["DATAMD5"] == hashlib.md5(
             b"".join(raw[a:a + n] for a, n in spans)).hexdigest()
     assert path.stat().st_size % 2880 == 0
+
+
+def test_a_run_hashes_its_flux_while_it_finds_hot_pixels(vis_small, tmp_path, monkeypatch):
+    """The master's FLUX, final once stacked, is summed and hashed ahead;
+    the product's sums and DATAMD5 still verify."""
+    from soxs_lib.io import fitswrite
+    from soxs_lib.pipeline.run import run_mdark
+    used, sums = [], fitswrite.DataDigest.sums
+    monkeypatch.setattr(fitswrite.DataDigest, "sums",
+                        lambda self: used.append(self.data.shape) or sums(self))
+    _, sof = vis_small
+    res = run_mdark([str(sof)], tmp_path)
+    path = next(p for tag, p in res.products.items() if tag != "LOG")
+    with fits.open(path, checksum=True) as h:
+        assert used == [h["FLUX"].data.shape]
+        assert all(hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1 for hdu in h)
+        spans = [(h.fileinfo(i)["datLoc"], h.fileinfo(i)["datSpan"]) for i in range(len(h))]
+        raw = path.read_bytes()
+        assert h[0].header["DATAMD5"] == hashlib.md5(
+            b"".join(raw[a:a + n] for a, n in spans)).hexdigest()

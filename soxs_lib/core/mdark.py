@@ -204,7 +204,8 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
                      stacked: Callable[[np.ndarray, tuple], None] | None = None,
                      elsewhere: Callable | None = None,
                      combine: Callable | None = None,
-                     stacker: Callable | None = None) -> MasterDark:
+                     stacker: Callable | None = None,
+                     finished: Callable[[np.ndarray], None] | None = None) -> MasterDark:
     """Make a master dark from a checked set of raw darks.
 
     Parameters
@@ -236,6 +237,10 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
         process started); the kernel is then never loaded here.  Once it
         has loaded it, it also measures the noise of frame pairs (the
         ``helper`` of ``measure.measure_frames``).
+    finished : callable, optional
+        ``finished(flux)`` sees FLUX as the product holds it (pixels
+        without data filled) as soon as it is, before the QC values are
+        computed; it is not changed afterwards.
 
     Returns
     -------
@@ -279,6 +284,8 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
     if nodata.any():        # new arrays: the master as stacked is not changed
         res = replace(res, flux=np.where(nodata, np.float32(med), res.flux),
                       err=np.where(nodata, np.float32(measures.s_t), res.err))
+    if finished is not None:
+        finished(res.flux)
     results, notes = _qc(used, res, med, rms, measures.s_t, len(dropped), qc_ranges)
     t3 = time.perf_counter()
     return MasterDark(arm=used.arm, exptime=used.exptime, frameset=used, params=values,

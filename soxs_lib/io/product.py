@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-import hashlib
 
 import numpy as np
 from astropy.io import fits
@@ -12,7 +10,6 @@ from astropy.io import fits
 from soxs_lib import PIPE_ID, __version__
 from soxs_lib.config import flags, params, keywords as kw
 from soxs_lib.config import qc
-from soxs_lib.io.checksum import checksum_card, ones_sum
 from soxs_lib.io.fitsutil import put
 from soxs_lib.core.mdark import MasterDark
 from soxs_lib.core.qcvalues import METRIC_FAIL, METRIC_PASS, NO_RANGE
@@ -194,81 +191,8 @@ def extension_data(md: MasterDark) -> dict:
 
 
 def build_hdus(md: MasterDark, filename: str) -> fits.HDUList:
-    """The product, its data in native byte order (``write_product``
-    converts them as it writes); DATAMD5 is left to ``write_product``."""
+    """The product, its data in native byte order (``fitswrite.write_hdus``
+    converts them as it writes); DATAMD5 is left to ``write_hdus``."""
     primary = fits.PrimaryHDU(header=primary_header(md, filename))
     heads, data = extension_headers(), extension_data(md)
     return fits.HDUList([primary] + [fits.ImageHDU(data[n], heads[n]) for n in heads])
-
-
-_CHUNK_BYTES = 1 << 20     # converted, summed, hashed and written while in cache
-_BUFFERS = 4               # chunks in flight between this thread and the hasher
-
-
-def _write_data(fh, data, md5, hasher, bufs: list) -> int:
-    """Write ``data`` big-endian and padded to 2880 bytes, feed it to the
-    ``md5`` on the ``hasher`` thread; its DATASUM."""
-    if data is None:
-        return 0
-    flat = np.ascontiguousarray(data).reshape(-1)
-    stored = flat.dtype.newbyteorder(">")
-    step = _CHUNK_BYTES // stored.itemsize
-    datasum = 0
-    for k, a in enumerate(range(0, flat.size, step)):
-        slot = k % len(bufs)
-        if bufs[slot][1] is not None:
-            bufs[slot][1].result()                     # the hasher is done with it
-        chunk = np.frombuffer(bufs[slot][0], stored, min(step, flat.size - a))
-        np.copyto(chunk, flat[a:a + step], casting="equiv")
-        view = memoryview(chunk).cast("B")
-        datasum = ones_sum(view, datasum)
-        bufs[slot][1] = hasher.submit(md5.update, view)
-        fh.write(view)
-    pad = bytes(-flat.size * stored.itemsize % 2880)
-    hasher.submit(md5.update, pad)
-    fh.write(pad)
-    return datasum
-
-
-def write_product(hdus: fits.HDUList, path) -> None:
-    """Write the product with its checksums and DATAMD5.
-
-    Each header goes first with its sums left at zero; the data follow,
-    converted to big-endian a chunk at a time, summed and written while the
-    MD5 of the data units is computed on another thread; then each header
-    is written again in place with its DATASUM and CHECKSUM, the primary's
-    with DATAMD5 (as CPL updates DATAMD5 after saving).
-
-    Parameters
-    ----------
-    hdus : astropy.io.fits.HDUList
-        From ``build_hdus``: a primary header without data, then images.
-    path : str or Path
-        The file to write (created or replaced).
-
-    Raises
-    ------
-    OSError
-        The file cannot be written.
-    """
-    md5, placed = hashlib.md5(), []
-    bufs = [[bytearray(_CHUNK_BYTES), None] for _ in range(_BUFFERS)]
-    with open(path, "wb") as fh, ThreadPoolExecutor(max_workers=1) as hasher:
-        for hdu in hdus:
-            hdu.header["CHECKSUM"] = ("0" * 16, "HDU checksum")
-            hdu.header["DATASUM"] = ("0", "data unit checksum")
-            head = hdu.header.tostring().encode("ascii")
-            at = fh.tell()
-            fh.write(head)
-            placed.append((at, len(head), _write_data(fh, hdu.data, md5, hasher, bufs)))
-    hdus[0].header["DATAMD5"] = md5.hexdigest()
-    with open(path, "r+b") as fh:
-        for hdu, (at, size, datasum) in zip(hdus, placed, strict=True):
-            hdu.header["DATASUM"] = str(datasum)
-            hdu.header["CHECKSUM"] = checksum_card(hdu.header.tostring().encode("ascii"),
-                                                   datasum)
-            head = hdu.header.tostring().encode("ascii")
-            if len(head) != size:                      # a bug, never data
-                raise RuntimeError(f"{path}: the header of HDU {hdu.name} changed size")
-            fh.seek(at)
-            fh.write(head)

@@ -21,7 +21,8 @@ from soxs_lib.core.qcvalues import METRIC_FAIL, METRIC_PASS
 from soxs_lib.pipeline.children import RunChildren
 from soxs_lib.pipeline.plotter import PlotProcess, plot_data
 from soxs_lib.io.naming import plots_dir, product_stem, products_dir, set_files
-from soxs_lib.io.product import build_hdus, write_product
+from soxs_lib.io.fitswrite import DataDigest, write_hdus
+from soxs_lib.io.product import build_hdus
 from soxs_lib.io.publish import ProductSet, ensure_dir, sweep_workspace
 from soxs_lib.pipeline.report import qc_table, report
 from soxs_lib.runtime.child import Child, InThread
@@ -83,7 +84,8 @@ def _log_master(md: MasterDark) -> None:
         log.info("  %s", line)
 
 
-def _make(fs, values, qc_ranges: dict, children: RunChildren) -> MasterDark:
+def _make(fs, values, qc_ranges: dict, children: RunChildren):
+    """(The master dark, the sums of its FLUX under way: ``DataDigest``s.)"""
     stacker = children.stack_elsewhere()
     if stacker is None:
         log.info("stacked in this process")
@@ -95,7 +97,10 @@ def _make(fs, values, qc_ranges: dict, children: RunChildren) -> MasterDark:
         # the plotting child maps the master where the stacking child wrote it
         def send(flux, region):
             children.plotter.send_master(stacker.shared(flux), region)
-    return make_master_dark(fs, values, qc_ranges, send, elsewhere, stacker=stacker)
+    ahead = []                  # FLUX is summed and hashed while QC is computed
+    md = make_master_dark(fs, values, qc_ranges, send, elsewhere, stacker=stacker,
+                          finished=lambda flux: ahead.append(DataDigest(flux)))
+    return md, ahead
 
 
 def _log_end(timeline: dict, elapsed: float, passed: bool) -> None:
@@ -179,7 +184,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         publisher, files = _publisher(Path(outdir), overwrite,
                                       name or product_stem(fs.first.header, sof_path(inputs)))
         fits_path, plot_path, log_path = files.product, files.plot, files.log
-        md = _make(fs, values, settings.qc_ranges(fs.arm), children)
+        md, ahead = _make(fs, values, settings.qc_ranges(fs.arm), children)
         signals.check()               # one Python dropped: stop before writing
         _log_master(md)
         timeline.update(md.timings)
@@ -188,7 +193,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         title = f"{fits_path.stem}  ({len(md.frameset.raws)} x {md.arm} dark, {md.exptime:g} s)"
         plotter.submit(plot_data(md, title), publisher.stage(plot_path))
         hdus = build_hdus(md, fits_path.name)
-        publisher.write(fits_path, lambda tmp: write_product(hdus, tmp))
+        publisher.write(fits_path, lambda tmp: write_hdus(hdus, tmp, ahead))
         t2 = time.perf_counter()
         publisher.complete(plot_path, plotter.wait)
         elapsed = time.perf_counter() - t0

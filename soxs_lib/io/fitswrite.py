@@ -1,0 +1,146 @@
+"""A FITS file written in one pass with its checksums and DATAMD5, as CPL
+saves a product and then updates its DATAMD5.
+
+Each header goes first with its sums at zero; the data follow, converted to
+big-endian a chunk at a time, summed and written while the MD5 of the data
+units is computed on another thread; then each header is written again in
+place with its DATASUM and CHECKSUM, the primary's with DATAMD5.  The MD5
+runs through the data units in file order, so the first one's may be
+computed ahead (``DataDigest``), from when its array is final.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+import hashlib
+
+import numpy as np
+
+from soxs_lib.io.checksum import checksum_card, ones_sum
+
+_CHUNK_BYTES = 1 << 20     # converted, summed, hashed and written while in cache
+_BUFFERS = 4               # chunks in flight between this thread and the hasher
+
+
+def _big_endian(flat: np.ndarray, bufs: list):
+    """``flat`` big-endian, a chunk at a time: (slot, bytes) where ``slot``
+    is the [buffer, future or None] of ``bufs`` holding it, taken in turn
+    once the future of its previous chunk is done."""
+    stored = flat.dtype.newbyteorder(">")
+    step = _CHUNK_BYTES // stored.itemsize
+    for k, a in enumerate(range(0, flat.size, step)):
+        slot = bufs[k % len(bufs)]
+        if slot[1] is not None:
+            slot[1].result()
+        chunk = np.frombuffer(slot[0], stored, min(step, flat.size - a))
+        np.copyto(chunk, flat[a:a + step], casting="equiv")
+        yield slot, memoryview(chunk).cast("B")
+
+
+def _padding(flat: np.ndarray) -> bytes:
+    return bytes(-flat.nbytes % 2880)
+
+
+def _buffers(n: int) -> list:
+    return [[bytearray(_CHUNK_BYTES), None] for _ in range(n)]
+
+
+def _digest(data: np.ndarray):
+    flat = np.ascontiguousarray(data).reshape(-1)
+    md5, datasum = hashlib.md5(), 0
+    for _, view in _big_endian(flat, _buffers(1)):
+        datasum = ones_sum(view, datasum)
+        md5.update(view)
+    md5.update(_padding(flat))
+    return md5, datasum
+
+
+class DataDigest:
+    """The MD5 and DATASUM of an image's data unit, computed on a thread
+    from now on; ``write_hdus`` only writes the image then, where its data
+    unit is the file's first.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The image, which must not change until it is written.
+    """
+
+    def __init__(self, data: np.ndarray):
+        self.data = data
+        pool = ThreadPoolExecutor(max_workers=1)
+        self._sums = pool.submit(_digest, data)
+        pool.shutdown(wait=False)
+
+    def sums(self):
+        """(``hashlib`` MD5 of the data unit, its DATASUM), once computed."""
+        md5, datasum = self._sums.result()
+        return md5.copy(), datasum
+
+
+def _write_data(fh, data, md5, hasher, bufs: list) -> int:
+    """Write ``data`` big-endian and padded to 2880 bytes, and feed it to
+    ``md5`` on the ``hasher`` thread (None: neither hashed nor summed);
+    its DATASUM."""
+    flat = np.ascontiguousarray(data).reshape(-1)
+    datasum = 0
+    for slot, view in _big_endian(flat, bufs):
+        if md5 is not None:
+            datasum = ones_sum(view, datasum)
+            slot[1] = hasher.submit(md5.update, view)
+        fh.write(view)
+    if md5 is not None:
+        hasher.submit(md5.update, _padding(flat))
+    fh.write(_padding(flat))
+    return datasum
+
+
+def write_hdus(hdus, path, ahead=()) -> None:
+    """Write ``hdus`` with their checksums and the primary's DATAMD5.
+
+    Parameters
+    ----------
+    hdus : astropy.io.fits.HDUList
+        A primary header without data (it has a DATAMD5 card, which is
+        set), then images in native or big-endian byte order.
+    path : str or Path
+        The file to write (created or replaced).
+    ahead : iterable of DataDigest
+        Sums already under way: one of the first image's array is used
+        instead of summing it here.
+
+    Raises
+    ------
+    OSError
+        The file cannot be written.
+    """
+    md5, placed, first = hashlib.md5(), [], True
+    bufs = _buffers(_BUFFERS)
+    with open(path, "wb") as fh, ThreadPoolExecutor(max_workers=1) as hasher:
+        for hdu in hdus:
+            hdu.header["CHECKSUM"] = ("0" * 16, "HDU checksum")
+            hdu.header["DATASUM"] = ("0", "data unit checksum")
+            head = hdu.header.tostring().encode("ascii")
+            at = fh.tell()
+            fh.write(head)
+            datasum = 0
+            if hdu.data is not None:
+                digest = next((d for d in ahead if d.data is hdu.data), None) if first else None
+                if digest is None:
+                    datasum = _write_data(fh, hdu.data, md5, hasher, bufs)
+                else:                   # the file's MD5 goes on from the digest's
+                    md5, datasum = digest.sums()
+                    _write_data(fh, hdu.data, None, hasher, bufs)
+                first = False
+            placed.append((at, len(head), datasum))
+    hdus[0].header["DATAMD5"] = md5.hexdigest()
+    with open(path, "r+b") as fh:
+        for hdu, (at, size, datasum) in zip(hdus, placed, strict=True):
+            hdu.header["DATASUM"] = str(datasum)
+            hdu.header["CHECKSUM"] = checksum_card(hdu.header.tostring().encode("ascii"),
+                                                   datasum)
+            head = hdu.header.tostring().encode("ascii")
+            if len(head) != size:                      # a bug, never data
+                raise RuntimeError(f"{path}: the header of HDU {hdu.name} changed size")
+            fh.seek(at)
+            fh.write(head)
