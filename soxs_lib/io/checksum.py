@@ -2,7 +2,7 @@
 complement sum of big-endian words (``DATASUM``) and the 16-character
 encoding of ``CHECKSUM``.
 
-astropy computes them on whole arrays as it writes them; ``product`` sums
+astropy computes them on whole arrays as it writes them; ``fitswrite`` sums
 each chunk of data as it converts and writes it instead, so this is the
 arithmetic alone, as astropy does it (its checks verify what is written).
 """
