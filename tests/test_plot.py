@@ -107,7 +107,8 @@ def test_the_plot_is_drawn_with_pixels_without_data(small_set, tmp_path, monkeyp
 def test_a_forked_plotter_draws_the_png_an_in_process_one_draws(small_set, tmp_path,
                                                                 monkeypatch):
     """The plot is the same whether a child draws it or the run itself
-    (where fork is missing)."""
+    (where fork is missing), and whether its histogram is drawn as soon as
+    the master's level is known or with the rest."""
     from soxs_lib.io import frames
     from soxs_lib.config import params
     from soxs_lib.config import qc
@@ -117,21 +118,25 @@ def test_a_forked_plotter_draws_the_png_an_in_process_one_draws(small_set, tmp_p
     md = make_master_dark(fs, params.resolve(), qc.default_ranges(fs.arm))
     fs.close()
     region = (0, md.flux.shape[0], 0, md.flux.shape[1])
+    qcv = {r.qc.name: r.value for r in md.qc}
     pngs = []
-    for forked in (True, False):
-        if not forked:
+    for forked, level in ((True, False), (True, True), (False, True), (False, False)):
+        if not forked and hasattr(os, "fork"):
             monkeypatch.delattr(os, "fork")
         plotter = PlotProcess()
         assert (plotter.pid is not None) == forked
         try:
             plotter.send_master(md.flux, region)
+            if level:
+                plotter.send_level(qcv["MDARK MEDIAN"], qcv["MDARK RMS"],
+                                   md.params.hot_pixel_sigma)
             out = tmp_path / f"qc{len(pngs)}.png"
             plotter.submit(plot_data(md, "test"), out)
             plotter.wait()
         finally:
             plotter.cancel()
         pngs.append(out.read_bytes())
-    assert pngs[1] == pngs[0]
+    assert pngs[1] == pngs[0] and pngs[2] == pngs[0] and pngs[3] == pngs[0]
 
 
 def _figure(shape, region):

@@ -205,7 +205,8 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
                      elsewhere: Callable | None = None,
                      combine: Callable | None = None,
                      stacker: Callable | None = None,
-                     finished: Callable[[np.ndarray], None] | None = None) -> MasterDark:
+                     finished: Callable[[np.ndarray, float, float], None] | None = None
+                     ) -> MasterDark:
     """Make a master dark from a checked set of raw darks.
 
     Parameters
@@ -238,9 +239,10 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
         has loaded it, it also measures the noise of frame pairs (the
         ``helper`` of ``measure.measure_frames``).
     finished : callable, optional
-        ``finished(flux)`` sees FLUX as the product holds it (pixels
-        without data filled) as soon as it is, before the QC values are
-        computed; it is not changed afterwards.
+        ``finished(flux, median, rms)`` sees FLUX as the product holds it
+        (pixels without data filled) as soon as it is, with the master's
+        median and robust scatter (``hotpix.flag_hot_pixels``), before the
+        QC values are computed; FLUX is not changed afterwards.
 
     Returns
     -------
@@ -285,7 +287,7 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
         res = replace(res, flux=np.where(nodata, np.float32(med), res.flux),
                       err=np.where(nodata, np.float32(measures.s_t), res.err))
     if finished is not None:
-        finished(res.flux)
+        finished(res.flux, med, rms)
     results, notes = _qc(used, res, med, rms, measures.s_t, len(dropped), qc_ranges)
     t3 = time.perf_counter()
     return MasterDark(arm=used.arm, exptime=used.exptime, frameset=used, params=values,

@@ -94,7 +94,8 @@ def _fit(space: tuple, rows: float, cols: float) -> tuple:
 
 class QCFigure:
     """The figure in steps: the master's panel and colour bar as soon as the
-    master is stacked, then ``draw`` adds what QC found and writes it.
+    master is stacked, its histogram once its level is known, then ``draw``
+    adds what QC found and writes it.
 
     Parameters
     ----------
@@ -158,6 +159,12 @@ class QCFigure:
         bar.vtext("ylabel", (right + 10, (y0 + y1) / 2), "e-")
         self.panels["colorbar"] = bar
 
+    def show_histogram(self, med: float, rms: float, ksig: float) -> None:
+        """Draw the histogram of the master shown (``show_master``) with its
+        median ``med`` and the hot threshold, ``ksig`` times its robust
+        scatter ``rms`` above it (e-)."""
+        _histogram(self, med, rms, ksig)
+
 
 def histogram_edges(values: np.ndarray, lo: float, hi: float, nbins: int = 200) -> np.ndarray:
     """Bin edges from ``lo`` to about ``hi``, some ``nbins`` bins.
@@ -196,9 +203,8 @@ def histogram_edges(values: np.ndarray, lo: float, hi: float, nbins: int = 200) 
     return start + width * np.arange(int(np.ceil((hi - start) / width)) + 1)
 
 
-def _histogram(qcf: QCFigure, d: dict) -> None:
-    qc, values = d["qc"], qcf.values
-    med, rms, ksig = qc["MDARK MEDIAN"], qc["MDARK RMS"], d["ksig"]
+def _histogram(qcf: QCFigure, med: float, rms: float, ksig: float) -> None:
+    values = qcf.values
     thresh = med + ksig * rms
     span = max(10 * rms, thresh - med + 5 * rms)
     edges = histogram_edges(values, med - span, med + 2 * span)
@@ -240,8 +246,9 @@ def _histogram(qcf: QCFigure, d: dict) -> None:
 
 def draw(qcf: QCFigure, d: dict, path) -> None:
     """Complete the figure with what QC found and write it as PNG."""
-    _histogram(qcf, d)
     qc, f = d["qc"], qcf.factor
+    if "hist" not in qcf.panels:
+        qcf.show_histogram(qc["MDARK MEDIAN"], qc["MDARK RMS"], d["ksig"])
     hot = np.unpackbits(d["hot"], count=np.prod(d["shape"])).reshape(d["shape"]).view(bool)
     shown = np.any(_blocks(hot, f), axis=-1) if f > 1 else hot
     rgb = np.empty(shown.shape + (3,), np.uint8)

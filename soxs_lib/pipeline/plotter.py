@@ -11,6 +11,7 @@ from soxs_lib.config.errors import OutputError
 from soxs_lib.runtime.child import Child, can_fork
 
 _PIPE_BYTES = 1 << 20    # fewer context switches while the master is sent
+_LEVEL = "level"         # the message of send_level
 
 
 def plot_data(md, title: str) -> dict:
@@ -27,6 +28,7 @@ class PlotProcess:
 
     Fork it before the work it should overlap, and before any thread
     starts.  ``send_master`` passes the master as soon as it is stacked,
+    ``send_level`` its level once hot pixels are found (if it may),
     ``submit`` the rest and the file to write; ``wait`` returns when the file
     is written or raises OutputError with the child's reason; ``cancel`` ends
     the child.  Where fork is not available the plot is drawn in-process."""
@@ -50,6 +52,15 @@ class PlotProcess:
             self._figure.show_master(flux, region)
         else:
             self._child.send((flux, region))     # a dead child: wait() tells why
+
+    def send_level(self, med: float, rms: float, ksig: float) -> None:
+        """The master's median and robust scatter (e-) and the hot threshold
+        in sigmas, as soon as hot pixels are found: the histogram is drawn
+        while QC goes on (else ``submit`` draws it)."""
+        if self._child is None:
+            self._figure.show_histogram(med, rms, ksig)
+        else:
+            self._child.send((_LEVEL, med, rms, ksig))
 
     def submit(self, data: dict, path) -> None:
         """What QC found (``plot_data``) and the PNG file to write."""
@@ -84,15 +95,18 @@ class PlotProcess:
 
 
 def _draw_sent(inbox) -> None:
-    """In the plotting child: show the master, draw; quietly nothing if the
-    parent gives up.  The renderer is imported once the master arrives: while
+    """In the plotting child: show the master, its histogram if its level
+    comes first, draw; quietly nothing if the parent gives up.  The renderer is imported once the master arrives: while
     the parent starts, the other core is the stacking process's."""
     try:
         master = inbox.receive()
         from soxs_lib.pipeline import plot
         figure = plot.figure_for(master[0].shape)
         figure.show_master(*master)
-        data, path = inbox.receive()
+        got = inbox.receive()
+        if got[0] == _LEVEL:
+            figure.show_histogram(*got[1:])
+            got = inbox.receive()
     except EOFError:
         return
-    plot.draw(figure, data, path)
+    plot.draw(figure, *got)

@@ -97,9 +97,14 @@ def _make(fs, values, qc_ranges: dict, children: RunChildren):
         # the plotting child maps the master where the stacking child wrote it
         def send(flux, region):
             children.plotter.send_master(stacker.shared(flux), region)
-    ahead = []                  # FLUX is summed and hashed while QC is computed
+    ahead = []
+
+    def finished(flux, med, rms):
+        # while QC is computed, FLUX is summed and hashed, and the histogram drawn
+        ahead.append(DataDigest(flux))
+        children.plotter.send_level(med, rms, values.hot_pixel_sigma)
     md = make_master_dark(fs, values, qc_ranges, send, elsewhere, stacker=stacker,
-                          finished=lambda flux: ahead.append(DataDigest(flux)))
+                          finished=finished)
     return md, ahead
 
 
