@@ -32,10 +32,13 @@ def report_interrupted(command: str, what: str) -> int:
 
 def keep_freed_memory() -> None:
     """Have glibc's malloc keep memory that is freed for the next allocation
-    instead of giving it back to the system: a run allocates and frees arrays
-    of a frame's or the master's size again and again, and each page taken
-    anew from the system costs a fault (the children forked from this
-    process inherit it).  Elsewhere than glibc, nothing changes."""
+    instead of giving it back to the system: a single run allocates and frees
+    arrays of a frame's or the master's size again and again, and each page
+    taken anew from the system costs a fault (the children forked from this
+    process inherit it).  Not for ``reduce all`` and ``watch``: there each
+    worker runs the kernel's threads, and the memory kept for each thread
+    raised both the peak and the faults (see the benchmark).  Elsewhere than
+    glibc, nothing changes."""
     try:
         libc = ctypes.CDLL(None)
         libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)   # glibc's largest: a master is 16 MB
@@ -49,12 +52,14 @@ def entry() -> None:
     interpreter's teardown, which would only collect numba's and astropy's
     modules (everything is written, closed and flushed by then); never
     returns."""
-    command = (sys.argv[1:] or [""])[0]
+    # the subcommand: the first argument that is not one of soxs's flags (-V, -x)
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
     # no soxs command does linear algebra; numpy's OpenBLAS would start a
     # thread per core as numpy loads, and that thread spins on the core the
     # stacking child is loading the kernel on (a user's own setting wins)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    keep_freed_memory()
+    if command == "mdark":
+        keep_freed_memory()
     for sig in signals.STOP_SIGNALS:    # what taken() gives back: once the run is
         signal.signal(sig, signal.SIG_IGN)  # over, only flushing is left
     try:
