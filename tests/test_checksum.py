@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from soxs_lib.io.checksum import checksum_card, ones_sum
-from soxs_lib.io.fitswrite import DataDigest, write_hdus
+from soxs_lib.io.fitswrite import data_sums, write_hdus
+from soxs_lib.runtime.child import InThread
 
 
 @pytest.mark.parametrize("seed", range(60))
@@ -50,7 +51,8 @@ def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape, ahe
                          fits.ImageHDU(qual, name="QUAL")])
     hdus[0].header["DATAMD5"] = "0" * 32
     path = tmp_path / "p.fits"
-    write_hdus(hdus, path, [DataDigest(hdus[ahead].data)] if ahead else [])
+    data = hdus[ahead].data if ahead else None
+    write_hdus(hdus, path, [(data, InThread(data_sums, data))] if ahead else [])
     with fits.open(path, checksum=True) as h:
         assert all(hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1 for hdu in h)
         np.testing.assert_array_equal(h["FLUX"].data, flux)
@@ -66,15 +68,19 @@ def test_a_run_hashes_its_flux_while_it_finds_hot_pixels(vis_small, tmp_path, mo
     """The master's FLUX, final once stacked, is summed and hashed ahead;
     the product's sums and DATAMD5 still verify."""
     from soxs_lib.io import fitswrite
-    from soxs_lib.pipeline.run import run_mdark
-    used, sums = [], fitswrite.DataDigest.sums
-    monkeypatch.setattr(fitswrite.DataDigest, "sums",
-                        lambda self: used.append(self.data.shape) or sums(self))
+    from soxs_lib.pipeline import run
+    summed, hashed_here = [], []
+    monkeypatch.setattr(run, "data_sums",
+                        lambda data: summed.append(data.shape) or data_sums(data))
+    write_data = fitswrite._write_data
+    monkeypatch.setattr(fitswrite, "_write_data", lambda fh, data, md5, *rest: (
+        hashed_here.append(md5 is not None) or write_data(fh, data, md5, *rest)))
     _, sof = vis_small
-    res = run_mdark([str(sof)], tmp_path)
+    res = run.run_mdark([str(sof)], tmp_path)
     path = next(p for tag, p in res.products.items() if tag != "LOG")
     with fits.open(path, checksum=True) as h:
-        assert used == [h["FLUX"].data.shape]
+        assert summed == [h["FLUX"].data.shape]
+        assert hashed_here == [False, True, True]         # FLUX, QUAL, ERR
         assert all(hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1 for hdu in h)
         spans = [(h.fileinfo(i)["datLoc"], h.fileinfo(i)["datSpan"]) for i in range(len(h))]
         raw = path.read_bytes()

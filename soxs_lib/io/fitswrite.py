@@ -6,7 +6,7 @@ big-endian a chunk at a time, summed and written while the MD5 of the data
 units is computed on another thread; then each header is written again in
 place with its DATASUM and CHECKSUM, the primary's with DATAMD5.  The MD5
 runs through the data units in file order, so the first one's may be
-computed ahead (``DataDigest``), from when its array is final.
+computed ahead (``data_sums``), from when its array is final.
 """
 
 from __future__ import annotations
@@ -45,7 +45,21 @@ def _buffers(n: int) -> list:
     return [[bytearray(_CHUNK_BYTES), None] for _ in range(n)]
 
 
-def _digest(data: np.ndarray):
+def data_sums(data: np.ndarray):
+    """The MD5 (``hashlib``) and DATASUM of ``data``'s data unit, big-endian
+    and padded: what ``write_hdus`` computes as it writes it, for a caller
+    to compute ahead, on a thread, from when the array is final.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The image, which must not change until it is written.
+
+    Returns
+    -------
+    md5 : hashlib MD5 object
+    datasum : int
+    """
     flat = np.ascontiguousarray(data).reshape(-1)
     md5, datasum = hashlib.md5(), 0
     for _, view in _big_endian(flat, _buffers(1)):
@@ -53,29 +67,6 @@ def _digest(data: np.ndarray):
         md5.update(view)
     md5.update(_padding(flat))
     return md5, datasum
-
-
-class DataDigest:
-    """The MD5 and DATASUM of an image's data unit, computed on a thread
-    from now on; ``write_hdus`` only writes the image then, where its data
-    unit is the file's first.
-
-    Parameters
-    ----------
-    data : numpy.ndarray
-        The image, which must not change until it is written.
-    """
-
-    def __init__(self, data: np.ndarray):
-        self.data = data
-        pool = ThreadPoolExecutor(max_workers=1)
-        self._sums = pool.submit(_digest, data)
-        pool.shutdown(wait=False)
-
-    def sums(self):
-        """(``hashlib`` MD5 of the data unit, its DATASUM), once computed."""
-        md5, datasum = self._sums.result()
-        return md5.copy(), datasum
 
 
 def _write_data(fh, data, md5, hasher, bufs: list) -> int:
@@ -89,9 +80,10 @@ def _write_data(fh, data, md5, hasher, bufs: list) -> int:
             datasum = ones_sum(view, datasum)
             slot[1] = hasher.submit(md5.update, view)
         fh.write(view)
+    pad = _padding(flat)
     if md5 is not None:
-        hasher.submit(md5.update, _padding(flat))
-    fh.write(_padding(flat))
+        hasher.submit(md5.update, pad)
+    fh.write(pad)
     return datasum
 
 
@@ -105,9 +97,10 @@ def write_hdus(hdus, path, ahead=()) -> None:
         set), then images in native or big-endian byte order.
     path : str or Path
         The file to write (created or replaced).
-    ahead : iterable of DataDigest
-        Sums already under way: one of the first image's array is used
-        instead of summing it here.
+    ahead : iterable of (numpy.ndarray, call)
+        Sums already under way: ``call.result()`` is ``data_sums`` of the
+        array; that of the first image's array is used instead of summing
+        it here.
 
     Raises
     ------
@@ -125,11 +118,11 @@ def write_hdus(hdus, path, ahead=()) -> None:
             fh.write(head)
             datasum = 0
             if hdu.data is not None:
-                digest = next((d for d in ahead if d.data is hdu.data), None) if first else None
-                if digest is None:
+                sums = next((c for a, c in ahead if a is hdu.data), None) if first else None
+                if sums is None:
                     datasum = _write_data(fh, hdu.data, md5, hasher, bufs)
-                else:                   # the file's MD5 goes on from the digest's
-                    md5, datasum = digest.sums()
+                else:                   # the file's MD5 goes on from the one made ahead
+                    md5, datasum = sums.result()
                     _write_data(fh, hdu.data, None, hasher, bufs)
                 first = False
             placed.append((at, len(head), datasum))

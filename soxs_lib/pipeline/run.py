@@ -21,7 +21,7 @@ from soxs_lib.core.qcvalues import METRIC_FAIL, METRIC_PASS
 from soxs_lib.pipeline.children import RunChildren
 from soxs_lib.pipeline.plotter import PlotProcess, plot_data
 from soxs_lib.io.naming import plots_dir, product_stem, products_dir, set_files
-from soxs_lib.io.fitswrite import DataDigest, write_hdus
+from soxs_lib.io.fitswrite import data_sums, write_hdus
 from soxs_lib.io.product import build_hdus
 from soxs_lib.io.publish import ProductSet, ensure_dir, sweep_workspace
 from soxs_lib.pipeline.report import qc_table, report
@@ -85,7 +85,7 @@ def _log_master(md: MasterDark) -> None:
 
 
 def _make(fs, values, qc_ranges: dict, children: RunChildren):
-    """(The master dark, the sums of its FLUX under way: ``DataDigest``s.)"""
+    """(The master dark, [(its FLUX, the ``data_sums`` of it under way)].)"""
     stacker = children.stack_elsewhere()
     if stacker is None:
         log.info("stacked in this process")
@@ -101,7 +101,7 @@ def _make(fs, values, qc_ranges: dict, children: RunChildren):
 
     def finished(flux, med, rms):
         # while QC is computed, FLUX is summed and hashed, and the histogram drawn
-        ahead.append(DataDigest(flux))
+        ahead.append((flux, InThread(data_sums, flux)))
         children.plotter.send_level(med, rms, values.hot_pixel_sigma)
     md = make_master_dark(fs, values, qc_ranges, send, elsewhere, stacker=stacker,
                           finished=finished)
