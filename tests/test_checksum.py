@@ -38,12 +38,12 @@ def test_a_sum_taken_in_pieces_is_the_sum_of_the_whole():
     assert s == ones_sum(data)
 
 
-@pytest.mark.parametrize("ahead", [None, "FLUX", "QUAL"])
+@pytest.mark.parametrize("ahead", [None, "same", "others", "FLUX"])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 13), (1024, 256), (1031, 517)])
 def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape, ahead):
     """Chunks of 1 MiB: shapes below, at and across a chunk, and padding;
-    FLUX summed as it is written, or ahead on another thread; sums of QUAL
-    made ahead are not used (the file's MD5 runs through FLUX first)."""
+    the data summed as they are written, or ahead on another thread; sums
+    made ahead of other arrays (other values, or FLUX alone) are not used."""
     rng = np.random.default_rng(shape[0])
     flux = rng.normal(1.5, 2.0, shape).astype(np.float32)
     qual = rng.integers(0, 2**20, shape).astype(np.int32)
@@ -51,8 +51,15 @@ def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape, ahe
                          fits.ImageHDU(qual, name="QUAL")])
     hdus[0].header["DATAMD5"] = "0" * 32
     path = tmp_path / "p.fits"
-    data = hdus[ahead].data if ahead else None
-    write_hdus(hdus, path, [(data, InThread(data_sums, data))] if ahead else [])
+    images = [hdus["FLUX"].data, hdus["QUAL"].data]
+    arrays = {None: None, "same": images, "others": [a + 1 for a in images],
+              "FLUX": images[:1]}[ahead]
+    calls = []
+
+    def sums(arrays):
+        calls.append(len(arrays))
+        return data_sums(arrays)
+    write_hdus(hdus, path, None if arrays is None else (arrays, InThread(sums, arrays)))
     with fits.open(path, checksum=True) as h:
         assert all(hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1 for hdu in h)
         np.testing.assert_array_equal(h["FLUX"].data, flux)
@@ -62,16 +69,19 @@ def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape, ahe
         assert h[0].header["DATAMD5"] == hashlib.md5(
             b"".join(raw[a:a + n] for a, n in spans)).hexdigest()
     assert path.stat().st_size % 2880 == 0
+    assert calls == ([] if arrays is None else [len(arrays)])
 
 
-def test_a_run_hashes_its_flux_while_it_finds_hot_pixels(vis_small, tmp_path, monkeypatch):
-    """The master's FLUX, final once stacked, is summed and hashed ahead;
-    the product's sums and DATAMD5 still verify."""
+def test_a_run_hashes_its_data_while_it_computes_qc(vis_small, tmp_path, monkeypatch):
+    """The master's FLUX, QUAL and ERR, final once hot pixels are flagged,
+    are summed and hashed ahead, not as they are written; the product's
+    sums and DATAMD5 still verify."""
     from soxs_lib.io import fitswrite
     from soxs_lib.pipeline import run
     summed, hashed_here = [], []
     monkeypatch.setattr(run, "data_sums",
-                        lambda data: summed.append(data.shape) or data_sums(data))
+                        lambda arrays: summed.extend(a.shape for a in arrays)
+                        or data_sums(arrays))
     write_data = fitswrite._write_data
     monkeypatch.setattr(fitswrite, "_write_data", lambda fh, data, md5, *rest: (
         hashed_here.append(md5 is not None) or write_data(fh, data, md5, *rest)))
@@ -79,8 +89,8 @@ def test_a_run_hashes_its_flux_while_it_finds_hot_pixels(vis_small, tmp_path, mo
     res = run.run_mdark([str(sof)], tmp_path)
     path = next(p for tag, p in res.products.items() if tag != "LOG")
     with fits.open(path, checksum=True) as h:
-        assert summed == [h["FLUX"].data.shape]
-        assert hashed_here == [False, True, True]         # FLUX, QUAL, ERR
+        assert summed == [h[name].data.shape for name in ("FLUX", "QUAL", "ERR")]
+        assert hashed_here == [False, False, False]
         assert all(hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1 for hdu in h)
         spans = [(h.fileinfo(i)["datLoc"], h.fileinfo(i)["datSpan"]) for i in range(len(h))]
         raw = path.read_bytes()

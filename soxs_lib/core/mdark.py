@@ -205,7 +205,7 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
                      elsewhere: Callable | None = None,
                      combine: Callable | None = None,
                      stacker: Callable | None = None,
-                     finished: Callable[[np.ndarray, float, float], None] | None = None
+                     finished: Callable[[StackResult, float, float], None] | None = None
                      ) -> MasterDark:
     """Make a master dark from a checked set of raw darks.
 
@@ -239,10 +239,11 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
         has loaded it, it also measures the noise of frame pairs (the
         ``helper`` of ``measure.measure_frames``).
     finished : callable, optional
-        ``finished(flux, median, rms)`` sees FLUX as the product holds it
-        (pixels without data filled) as soon as it is, with the master's
-        median and robust scatter (``hotpix.flag_hot_pixels``), before the
-        QC values are computed; FLUX is not changed afterwards.
+        ``finished(result, median, rms)`` sees the master's FLUX, ERR and
+        QUAL (a ``StackResult``) as the product holds them (hot pixels
+        flagged, pixels without data filled) as soon as they are, with the
+        master's median and robust scatter (``hotpix.flag_hot_pixels``),
+        before the QC values are computed; they are not changed afterwards.
 
     Returns
     -------
@@ -287,7 +288,7 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
         res = replace(res, flux=np.where(nodata, np.float32(med), res.flux),
                       err=np.where(nodata, np.float32(measures.s_t), res.err))
     if finished is not None:
-        finished(res.flux, med, rms)
+        finished(res, med, rms)
     results, notes = _qc(used, res, med, rms, measures.s_t, len(dropped), qc_ranges)
     t3 = time.perf_counter()
     return MasterDark(arm=used.arm, exptime=used.exptime, frameset=used, params=values,

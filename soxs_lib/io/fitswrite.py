@@ -4,9 +4,9 @@ saves a product and then updates its DATAMD5.
 Each header goes first with its sums at zero; the data follow, converted to
 big-endian a chunk at a time, summed and written while the MD5 of the data
 units is computed on another thread; then each header is written again in
-place with its DATASUM and CHECKSUM, the primary's with DATAMD5.  The MD5
-runs through the data units in file order, so the first one's may be
-computed ahead (``data_sums``), from when its array is final.
+place with its DATASUM and CHECKSUM, the primary's with DATAMD5.  The sums
+of all data units may instead be computed ahead (``data_sums``), from when
+their arrays are final; the file is then written without summing.
 """
 
 from __future__ import annotations
@@ -45,28 +45,33 @@ def _buffers(n: int) -> list:
     return [[bytearray(_CHUNK_BYTES), None] for _ in range(n)]
 
 
-def data_sums(data: np.ndarray):
-    """The MD5 (``hashlib``) and DATASUM of ``data``'s data unit, big-endian
-    and padded: what ``write_hdus`` computes as it writes it, for a caller
-    to compute ahead, on a thread, from when the array is final.
+def data_sums(arrays) -> tuple:
+    """The MD5 (``hashlib``) of the data units of ``arrays`` in turn, each
+    big-endian and padded, and the DATASUM of each: what ``write_hdus``
+    computes as it writes them, for a caller to compute ahead, on a thread,
+    from when the arrays are final.
 
     Parameters
     ----------
-    data : numpy.ndarray
-        The image, which must not change until it is written.
+    arrays : sequence of numpy.ndarray
+        The images in file order, in their stored types; they must not
+        change until they are written.
 
     Returns
     -------
     md5 : hashlib MD5 object
-    datasum : int
+    datasums : list of int
     """
-    flat = np.ascontiguousarray(data).reshape(-1)
-    md5, datasum = hashlib.md5(), 0
-    for _, view in _big_endian(flat, _buffers(1)):
-        datasum = ones_sum(view, datasum)
-        md5.update(view)
-    md5.update(_padding(flat))
-    return md5, datasum
+    md5, datasums, bufs = hashlib.md5(), [], _buffers(1)
+    for data in arrays:
+        flat = np.ascontiguousarray(data).reshape(-1)
+        datasum = 0
+        for _, view in _big_endian(flat, bufs):
+            datasum = ones_sum(view, datasum)
+            md5.update(view)
+        md5.update(_padding(flat))
+        datasums.append(datasum)
+    return md5, datasums
 
 
 def _write_data(fh, data, md5, hasher, bufs: list) -> int:
@@ -87,7 +92,7 @@ def _write_data(fh, data, md5, hasher, bufs: list) -> int:
     return datasum
 
 
-def write_hdus(hdus, path, ahead=()) -> None:
+def write_hdus(hdus, path, ahead=None) -> None:
     """Write ``hdus`` with their checksums and the primary's DATAMD5.
 
     Parameters
@@ -97,17 +102,21 @@ def write_hdus(hdus, path, ahead=()) -> None:
         set), then images in native or big-endian byte order.
     path : str or Path
         The file to write (created or replaced).
-    ahead : iterable of (numpy.ndarray, call)
+    ahead : (sequence of numpy.ndarray, call), optional
         Sums already under way: ``call.result()`` is ``data_sums`` of the
-        array; that of the first image's array is used instead of summing
-        it here.
+        arrays; used, instead of summing here, if they are the images' data
+        (the very arrays, in order), and waited for once the data are
+        written.
 
     Raises
     ------
     OSError
         The file cannot be written.
     """
-    md5, placed, first = hashlib.md5(), [], True
+    images = [hdu.data for hdu in hdus if hdu.data is not None]
+    done = ahead is not None and len(ahead[0]) == len(images) and all(
+        a is b for a, b in zip(ahead[0], images, strict=True))
+    md5, placed = hashlib.md5(), []
     bufs = _buffers(_BUFFERS)
     with open(path, "wb") as fh, ThreadPoolExecutor(max_workers=1) as hasher:
         for hdu in hdus:
@@ -116,16 +125,15 @@ def write_hdus(hdus, path, ahead=()) -> None:
             head = hdu.header.tostring().encode("ascii")
             at = fh.tell()
             fh.write(head)
-            datasum = 0
+            datasum = None if hdu.data is None else _write_data(
+                fh, hdu.data, None if done else md5, hasher, bufs)
+            placed.append([at, len(head), datasum or 0])
+    if done:
+        md5, datasums = ahead[1].result()
+        sums = iter(datasums)
+        for where, hdu in zip(placed, hdus, strict=True):
             if hdu.data is not None:
-                sums = next((c for a, c in ahead if a is hdu.data), None) if first else None
-                if sums is None:
-                    datasum = _write_data(fh, hdu.data, md5, hasher, bufs)
-                else:                   # the file's MD5 goes on from the one made ahead
-                    md5, datasum = sums.result()
-                    _write_data(fh, hdu.data, None, hasher, bufs)
-                first = False
-            placed.append((at, len(head), datasum))
+                where[2] = next(sums)
     hdus[0].header["DATAMD5"] = md5.hexdigest()
     with open(path, "r+b") as fh:
         for hdu, (at, size, datasum) in zip(hdus, placed, strict=True):

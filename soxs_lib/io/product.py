@@ -182,17 +182,30 @@ def extension_headers() -> dict:
     }
 
 
-def extension_data(md: MasterDark) -> dict:
+def extension_data(md) -> dict:
     """The image data in the types they are stored in (native byte order;
-    a copy only where the type changes)."""
+    a copy only where the type changes), in file order.
+
+    Parameters
+    ----------
+    md : MasterDark or soxs_lib.core.model.StackResult
+        Its ``flux``, ``qual`` and ``err``.
+
+    Returns
+    -------
+    dict
+        EXTNAME -> numpy.ndarray.
+    """
     return {kw.EXT_FLUX: md.flux.astype(np.float32, copy=False),
             kw.EXT_QUAL: md.qual.astype(np.int32),
             kw.EXT_ERR: md.err.astype(np.float32, copy=False)}
 
 
-def build_hdus(md: MasterDark, filename: str) -> fits.HDUList:
+def build_hdus(md: MasterDark, filename: str, data: dict | None = None) -> fits.HDUList:
     """The product, its data in native byte order (``fitswrite.write_hdus``
-    converts them as it writes); DATAMD5 is left to ``write_hdus``."""
+    converts them as it writes); DATAMD5 is left to ``write_hdus``.  ``data``
+    is ``extension_data(md)`` made earlier (the very arrays whose sums are
+    under way), or None to make it here."""
     primary = fits.PrimaryHDU(header=primary_header(md, filename))
-    heads, data = extension_headers(), extension_data(md)
+    heads, data = extension_headers(), data or extension_data(md)
     return fits.HDUList([primary] + [fits.ImageHDU(data[n], heads[n]) for n in heads])

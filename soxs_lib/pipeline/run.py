@@ -22,7 +22,7 @@ from soxs_lib.pipeline.children import RunChildren
 from soxs_lib.pipeline.plotter import PlotProcess, plot_data
 from soxs_lib.io.naming import plots_dir, product_stem, products_dir, set_files
 from soxs_lib.io.fitswrite import data_sums, write_hdus
-from soxs_lib.io.product import build_hdus
+from soxs_lib.io.product import build_hdus, extension_data
 from soxs_lib.io.publish import ProductSet, ensure_dir, sweep_workspace
 from soxs_lib.pipeline.report import qc_table, report
 from soxs_lib.runtime.child import Child, InThread
@@ -85,7 +85,8 @@ def _log_master(md: MasterDark) -> None:
 
 
 def _make(fs, values, qc_ranges: dict, children: RunChildren):
-    """(The master dark, [(its FLUX, the ``data_sums`` of it under way)].)"""
+    """(The master dark, its ``extension_data``, and the ``data_sums`` of
+    it under way: (arrays, call), for ``write_hdus``.)"""
     stacker = children.stack_elsewhere()
     if stacker is None:
         log.info("stacked in this process")
@@ -97,15 +98,17 @@ def _make(fs, values, qc_ranges: dict, children: RunChildren):
         # the plotting child maps the master where the stacking child wrote it
         def send(flux, region):
             children.plotter.send_master(stacker.shared(flux), region)
-    ahead = []
+    data, ahead = {}, []
 
-    def finished(flux, med, rms):
-        # while QC is computed, FLUX is summed and hashed, and the histogram drawn
-        ahead.append((flux, InThread(data_sums, flux)))
+    def finished(res, med, rms):
+        # while QC is computed, the data units are summed and hashed, and the
+        # histogram drawn
+        data.update(extension_data(res))
+        ahead.append((list(data.values()), InThread(data_sums, list(data.values()))))
         children.plotter.send_level(med, rms, values.hot_pixel_sigma)
     md = make_master_dark(fs, values, qc_ranges, send, elsewhere, stacker=stacker,
                           finished=finished)
-    return md, ahead
+    return md, data, ahead[0] if ahead else None
 
 
 def _log_end(timeline: dict, elapsed: float, passed: bool) -> None:
@@ -189,7 +192,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
         publisher, files = _publisher(Path(outdir), overwrite,
                                       name or product_stem(fs.first.header, sof_path(inputs)))
         fits_path, plot_path, log_path = files.product, files.plot, files.log
-        md, ahead = _make(fs, values, settings.qc_ranges(fs.arm), children)
+        md, data, ahead = _make(fs, values, settings.qc_ranges(fs.arm), children)
         signals.check()               # one Python dropped: stop before writing
         _log_master(md)
         timeline.update(md.timings)
@@ -197,7 +200,7 @@ def run_mdark(inputs: list[str], outdir, settings_path=None, overrides: dict | N
 
         title = f"{fits_path.stem}  ({len(md.frameset.raws)} x {md.arm} dark, {md.exptime:g} s)"
         plotter.submit(plot_data(md, title), publisher.stage(plot_path))
-        hdus = build_hdus(md, fits_path.name)
+        hdus = build_hdus(md, fits_path.name, data)
         publisher.write(fits_path, lambda tmp: write_hdus(hdus, tmp, ahead))
         t2 = time.perf_counter()
         publisher.complete(plot_path, plotter.wait)

@@ -157,9 +157,11 @@ class StackProcess:
         pix, sums, counts, qual = _planes(buf, shape, bias)
         if bias:
             pix[0], pix[1] = cal.pix_offset, cal.pix_var
+        if not self._ready:          # its first reply, read before the one that ends stacking
+            self._ready = self._child.receive()
         self._child.send(dict(sources=[img.source() for img in fs.raws], region=cal.region,
                               model=model, bias=bias, options=stack_options(values)))
-        self._child.result()
+        self._child.receive()       # stacked: the child's exit is not waited for
         log.info("stacked in a child process")
         flux = sums[0]
         self._flux = (flux, size, flux.ctypes.data - np.frombuffer(buf, np.uint8).ctypes.data)
@@ -184,8 +186,8 @@ class StackProcess:
 
 def _serve(fd: int, inbox) -> None:
     """In the child: load the kernel and the sort, say so, measure the pairs
-    of frames sent, then stack the one set sent (nothing if the parent sends
-    none)."""
+    of frames sent, then stack the one set sent and say so (nothing if the
+    parent sends none)."""
     from soxs_lib.core import sorting, stack
     from soxs_lib.core.stats import pair_noise
     stack.warm_up()
@@ -214,3 +216,4 @@ def _serve(fd: int, inbox) -> None:
     finally:
         for r in readers:
             r.close()
+    inbox.reply(True)
