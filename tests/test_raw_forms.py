@@ -198,6 +198,13 @@ def test_every_bitpix_gives_the_same_master(vis_small, tmp_path):
             assert fits.getheader(folder / p.name)["BITPIX"] == bitpix
             img = RawImage(folder / p.name)
             np.testing.assert_array_equal(img.read_all(), phys.astype(np.float32))
+            # as the stacking child reads it: mapped, the same stored values
+            reader = img.source().open()
+            rows = reader.read_rows_raw(3, img.shape[0])
+            assert rows.dtype == img.dtype
+            np.testing.assert_array_equal(rows, img.read_rows_raw(3, img.shape[0]))
+            reader.close()
+            img.close()
         masters[bitpix] = master(folder)
     for md in masters.values():
         assert_same_master(md, masters[-32], exact=False)

@@ -207,3 +207,19 @@ def test_a_shared_plane_goes_to_a_child_as_where_it_lies():
         np.testing.assert_array_equal(got, plane)
     finally:
         os.close(fd)
+
+
+def test_a_frame_cut_short_before_the_child_maps_it_is_refused_by_name(small_set):
+    """The child maps each frame: one truncated after it was checked is an
+    InputError naming it, never a read past its end."""
+    from soxs_lib.config.errors import Truncated
+    from soxs_lib.io.rawimage import RawImage
+    truth, _ = small_set
+    path = truth.paths[1]
+    img = RawImage(path)
+    source = img.source()
+    img.close()
+    np.testing.assert_array_equal(source.open().read_rows_raw(0, 2), img.read_rows_raw(0, 2))
+    os.truncate(path, path.stat().st_size - 2880)
+    with pytest.raises(Truncated, match=str(path.name)):
+        source.open()

@@ -112,8 +112,9 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
 
     Parameters
     ----------
-    images : sequence of RawImage or ArrayImage
-        The frames, each with ``dtype``, ``shape`` and ``read_rows_raw``.
+    images : sequence of RawImage, RowReader or ArrayImage
+        The frames, each with ``dtype``, ``shape`` and ``read_rows_raw``
+        (which returns the rows read into its ``out``, or a view of them).
     region : tuple of int
         (row0, row1, col0, col1) of the pixels to stack, end exclusive.
     model : FrameModel

@@ -1,11 +1,13 @@
-"""Rows of a raw image's stored values, read with ``os.preadv`` from a file
-descriptor: what ``rawimage.RawImage`` reads with, and what another process
-reads a frame set with (``RowSource``; ``runtime.child.can_share``), neither
-needing astropy."""
+"""Rows of a raw image's stored values, without astropy: read with
+``os.preadv`` from a file descriptor (what ``rawimage.RawImage`` reads
+with), or mapped, as another process streams a frame set through the
+kernel (``RowSource``; ``runtime.child.can_share``): the rows are then
+converted straight from the page cache, not copied out of it first."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import mmap
 import os
 
 import numpy as np
@@ -71,34 +73,51 @@ class RowSource:
     shape: tuple
 
     def open(self) -> RowReader:
-        """Open it for ``read_rows_raw``.
+        """Map it for ``read_rows_raw``.
 
         Raises
         ------
         InputError
-            The file cannot be opened.
+            The file cannot be opened or mapped; ``Truncated`` when it ends
+            before its values do.
         """
         try:
-            return RowReader(os.open(self.path, os.O_RDONLY), self)
+            fd = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
             raise InputError(f"{self.path}: cannot be read ({exc.strerror})") from None
+        try:
+            return RowReader(fd, self)
+        finally:
+            os.close(fd)
 
 
 class RowReader:
     """An opened ``RowSource``, with ``RawImage``'s ``dtype``, ``shape`` and
-    ``read_rows_raw``; ``close()`` releases it."""
+    ``read_rows_raw``; ``close()`` releases it.  The file is mapped: its
+    size is checked first, so that no row lies beyond its end."""
 
     def __init__(self, fd: int, source: RowSource):
-        self._fd, self.path = fd, source.path
+        self.path = source.path
         self.dtype, self.shape = np.dtype(source.dtype), tuple(source.shape)
-        self._layout = (source.offset, self.dtype, self.shape)
+        count = self.shape[0] * self.shape[1]
+        end = source.offset + count * self.dtype.itemsize
+        size = os.fstat(fd).st_size
+        if size < end:
+            raise Truncated(f"{self.path}: truncated: its values end at byte {end}, "
+                            f"the file has {size}")
+        try:
+            self._map = mmap.mmap(fd, end, prot=mmap.PROT_READ)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot be mapped ({exc.strerror})") from None
+        self._values = np.frombuffer(self._map, self.dtype, count,
+                                     source.offset).reshape(self.shape)
 
-    def read_rows_raw(self, r0: int, r1: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Rows [r0, r1) in the stored type, unscaled."""
-        return read_rows(self._fd, self._layout, r0, r1, out, self.path)
+    def read_rows_raw(self, r0: int, r1: int, _out: np.ndarray | None = None) -> np.ndarray:
+        """Rows [r0, r1) in the stored type, unscaled: a read-only view of
+        the mapped file (a buffer to read into, the third argument of
+        ``RawImage.read_rows_raw``, is not needed)."""
+        return self._values[r0:r1]
 
     def close(self) -> None:
-        """Release the file."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Release the file: unmapped once no view of its rows is left."""
+        self._values = self._map = None
