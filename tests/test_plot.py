@@ -24,6 +24,24 @@ def test_display_binning_is_the_median_of_each_block_with_data():
     np.testing.assert_array_equal(shown, expect.astype(shown.dtype))
 
 
+@pytest.mark.parametrize("shape", [(2047, 2041), (4096, 808), (1020, 1020)])
+def test_display_binning_band_by_band_covers_every_block(shape):
+    """The blocks are sorted a band of rows at a time: a last band cut short
+    and blocks without data in any band give the median of each block."""
+    rng = np.random.default_rng(shape[1])
+    flux = rng.normal(3.0, 2.0, shape).astype(np.float32)
+    flux[rng.random(shape) < 0.002] = np.nan
+    f = plot.display_factor(shape)
+    rows, cols = shape[0] // f, shape[1] // f
+    flux[(rows - 1) * f:rows * f, :f] = np.nan      # a block without data, in the last band
+    shown, f = plot.reduce_master(flux)
+    blocks = flux[:rows * f, :cols * f].reshape(rows, f, cols, f).swapaxes(1, 2)
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):
+        expect = np.nanmedian(blocks.reshape(rows, cols, f * f), axis=-1)
+    assert shown.shape == (rows, cols) and np.isnan(shown[-1, 0])
+    np.testing.assert_array_equal(shown, expect.astype(shown.dtype))
+
+
 def test_small_master_is_shown_unbinned():
     flux = np.arange(12.0, dtype=np.float32).reshape(3, 4)
     shown, f = plot.reduce_master(flux)

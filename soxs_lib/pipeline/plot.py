@@ -39,21 +39,36 @@ def display_factor(shape) -> int:
     return max(1, -(-max(shape) // MAX_DISPLAY))
 
 
+# display rows of blocks sorted at a time: the copy sorted is a band of the
+# master (2 MB of a NIR one), its memory reused from band to band, not a copy
+# of the whole master in new memory
+_BAND_ROWS = 64
+
+
 def reduce_master(flux: np.ndarray) -> tuple[np.ndarray, int]:
     """The master as stacked (NaN where it has no data), binned for display
     by f x f medians of the pixels with data; (image, f)."""
     f = display_factor(flux.shape)
     if f == 1:
         return flux, f
-    blocks = np.sort(_blocks(flux, f), axis=-1)    # one sort instead of np.median's partitions
-    n = f * f
-    shown = 0.5 * (blocks[..., (n - 1) // 2] + blocks[..., n // 2])
+    nrows = flux.shape[0] // f
+    shown = np.empty((nrows, flux.shape[1] // f), np.float32)
+    for r in range(0, nrows, _BAND_ROWS):
+        band = flux[r * f:min(r + _BAND_ROWS, nrows) * f]
+        _band_medians(np.sort(_blocks(band, f), axis=-1), shown[r:r + _BAND_ROWS])
+    return shown, f
+
+
+def _band_medians(blocks: np.ndarray, out: np.ndarray) -> None:
+    """The median of the values with data of each sorted block into ``out``
+    (one sort instead of np.median's partitions)."""
+    n = blocks.shape[-1]
+    np.multiply(0.5, blocks[..., (n - 1) // 2] + blocks[..., n // 2], out=out)
     holes = np.isnan(blocks[..., -1])              # NaN sorts last
     if holes.any():          # blocks with pixels without data
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN: shown as NaN
-            shown[holes] = np.nanmedian(blocks[holes], axis=-1)
-    return shown, f
+            out[holes] = np.nanmedian(blocks[holes], axis=-1)
 
 
 @dataclass(frozen=True)
