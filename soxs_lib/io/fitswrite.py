@@ -3,16 +3,18 @@ saves a product and then updates its DATAMD5.
 
 Each header goes first with its sums at zero; the data follow, converted to
 big-endian a chunk at a time, summed and written while the MD5 of the data
-units is computed on another thread; then each header is written again in
-place with its DATASUM and CHECKSUM, the primary's with DATAMD5.  The sums
-of all data units may instead be computed ahead (``data_sums``), from when
-their arrays are final; the file is then written without summing.
+units is computed on another thread, which then flushes them to disk; then
+each header is written again in place with its DATASUM and CHECKSUM, the
+primary's with DATAMD5.  The sums of all data units may instead be computed
+ahead (``data_sums``), from when their arrays are final; the file is then
+written without summing, and flushed while the sums are finished.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 import hashlib
+import os
 
 import numpy as np
 
@@ -118,7 +120,7 @@ def write_hdus(hdus, path, ahead=None) -> None:
         a is b for a, b in zip(ahead[0], images, strict=True))
     md5, placed = hashlib.md5(), []
     bufs = _buffers(_BUFFERS)
-    with open(path, "wb") as fh, ThreadPoolExecutor(max_workers=1) as hasher:
+    with open(path, "w+b") as fh, ThreadPoolExecutor(max_workers=1) as hasher:
         for hdu in hdus:
             hdu.header["CHECKSUM"] = ("0" * 16, "HDU checksum")
             hdu.header["DATASUM"] = ("0", "data unit checksum")
@@ -128,14 +130,19 @@ def write_hdus(hdus, path, ahead=None) -> None:
             datasum = None if hdu.data is None else _write_data(
                 fh, hdu.data, None if done else md5, hasher, bufs)
             placed.append([at, len(head), datasum or 0])
-    if done:
-        md5, datasums = ahead[1].result()
-        sums = iter(datasums)
-        for where, hdu in zip(placed, hdus, strict=True):
-            if hdu.data is not None:
-                where[2] = next(sums)
-    hdus[0].header["DATAMD5"] = md5.hexdigest()
-    with open(path, "r+b") as fh:
+        fh.flush()
+        # one worker, in order: the digest once every chunk is hashed; then
+        # the data go to disk while their sums are finished and the headers
+        # written again (the caller syncs the file once more for those)
+        digest = None if done else hasher.submit(md5.hexdigest)
+        synced = hasher.submit(os.fsync, fh.fileno())
+        if done:
+            md5, datasums = ahead[1].result()
+            sums = iter(datasums)
+            for where, hdu in zip(placed, hdus, strict=True):
+                if hdu.data is not None:
+                    where[2] = next(sums)
+        hdus[0].header["DATAMD5"] = md5.hexdigest() if done else digest.result()
         for hdu, (at, size, datasum) in zip(hdus, placed, strict=True):
             hdu.header["DATASUM"] = str(datasum)
             hdu.header["CHECKSUM"] = checksum_card(hdu.header.tostring().encode("ascii"),
@@ -145,3 +152,4 @@ def write_hdus(hdus, path, ahead=None) -> None:
                 raise RuntimeError(f"{path}: the header of HDU {hdu.name} changed size")
             fh.seek(at)
             fh.write(head)
+        synced.result()
