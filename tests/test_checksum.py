@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from soxs_lib.io.checksum import checksum_card, ones_sum
-from soxs_lib.io.fitswrite import data_sums, write_hdus
+from soxs_lib.io.fitswrite import data_md5, write_hdus
 from soxs_lib.runtime.child import InThread
 
 
@@ -42,8 +42,8 @@ def test_a_sum_taken_in_pieces_is_the_sum_of_the_whole():
 @pytest.mark.parametrize("shape", [(1, 1), (7, 13), (1024, 256), (1031, 517)])
 def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape, ahead):
     """Chunks of 1 MiB: shapes below, at and across a chunk, and padding;
-    the data summed as they are written, or ahead on another thread; sums
-    made ahead of other arrays (other values, or FLUX alone) are not used."""
+    the data hashed as they are written, or ahead on another thread; an MD5
+    made ahead of other arrays (other values, or FLUX alone) is not used."""
     rng = np.random.default_rng(shape[0])
     flux = rng.normal(1.5, 2.0, shape).astype(np.float32)
     qual = rng.integers(0, 2**20, shape).astype(np.int32)
@@ -58,7 +58,7 @@ def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape, ahe
 
     def sums(arrays):
         calls.append(len(arrays))
-        return data_sums(arrays)
+        return data_md5(arrays)
     write_hdus(hdus, path, None if arrays is None else (arrays, InThread(sums, arrays)))
     with fits.open(path, checksum=True) as h:
         assert all(hdu.verify_checksum() == 1 and hdu.verify_datasum() == 1 for hdu in h)
@@ -74,14 +74,14 @@ def test_the_streamed_product_verifies_and_keeps_its_values(tmp_path, shape, ahe
 
 def test_a_run_hashes_its_data_while_it_computes_qc(vis_small, tmp_path, monkeypatch):
     """The master's FLUX, QUAL and ERR, final once hot pixels are flagged,
-    are summed and hashed ahead, not as they are written; the product's
-    sums and DATAMD5 still verify."""
+    are hashed ahead, not as they are written; the product's sums and
+    DATAMD5 still verify."""
     from soxs_lib.io import fitswrite
     from soxs_lib.pipeline import run
     summed, hashed_here = [], []
-    monkeypatch.setattr(run, "data_sums",
+    monkeypatch.setattr(run, "data_md5",
                         lambda arrays: summed.extend(a.shape for a in arrays)
-                        or data_sums(arrays))
+                        or data_md5(arrays))
     write_data = fitswrite._write_data
     monkeypatch.setattr(fitswrite, "_write_data", lambda fh, data, md5, *rest: (
         hashed_here.append(md5 is not None) or write_data(fh, data, md5, *rest)))

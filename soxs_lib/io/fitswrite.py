@@ -5,9 +5,9 @@ Each header goes first with its sums at zero; the data follow, converted to
 big-endian a chunk at a time, summed and written while the MD5 of the data
 units is computed on another thread, which then flushes them to disk; then
 each header is written again in place with its DATASUM and CHECKSUM, the
-primary's with DATAMD5.  The sums of all data units may instead be computed
-ahead (``data_sums``), from when their arrays are final; the file is then
-written without summing, and flushed while the sums are finished.
+primary's with DATAMD5.  The MD5 of all data units may instead be computed
+ahead (``data_md5``), from when their arrays are final; the file is then
+written without hashing, and flushed while the MD5 is finished.
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ def _buffers(n: int) -> list:
     return [[bytearray(_CHUNK_BYTES), None] for _ in range(n)]
 
 
-def data_sums(arrays) -> tuple:
+def data_md5(arrays):
     """The MD5 (``hashlib``) of the data units of ``arrays`` in turn, each
-    big-endian and padded, and the DATASUM of each: what ``write_hdus``
-    computes as it writes them, for a caller to compute ahead, on a thread,
-    from when the arrays are final.
+    big-endian and padded: what ``write_hdus`` computes as it writes them,
+    for a caller to compute ahead, on a thread, from when the arrays are
+    final (the DATASUMs are summed as the data are written, either way).
 
     Parameters
     ----------
@@ -61,30 +61,25 @@ def data_sums(arrays) -> tuple:
 
     Returns
     -------
-    md5 : hashlib MD5 object
-    datasums : list of int
+    hashlib MD5 object
     """
-    md5, datasums, bufs = hashlib.md5(), [], _buffers(1)
+    md5, bufs = hashlib.md5(), _buffers(1)
     for data in arrays:
         flat = np.ascontiguousarray(data).reshape(-1)
-        datasum = 0
         for _, view in _big_endian(flat, bufs):
-            datasum = ones_sum(view, datasum)
             md5.update(view)
         md5.update(_padding(flat))
-        datasums.append(datasum)
-    return md5, datasums
+    return md5
 
 
 def _write_data(fh, data, md5, hasher, bufs: list) -> int:
     """Write ``data`` big-endian and padded to 2880 bytes, and feed it to
-    ``md5`` on the ``hasher`` thread (None: neither hashed nor summed);
-    its DATASUM."""
+    ``md5`` on the ``hasher`` thread (None: not hashed); its DATASUM."""
     flat = np.ascontiguousarray(data).reshape(-1)
     datasum = 0
     for slot, view in _big_endian(flat, bufs):
+        datasum = ones_sum(view, datasum)
         if md5 is not None:
-            datasum = ones_sum(view, datasum)
             slot[1] = hasher.submit(md5.update, view)
         fh.write(view)
     pad = _padding(flat)
@@ -105,8 +100,8 @@ def write_hdus(hdus, path, ahead=None) -> None:
     path : str or Path
         The file to write (created or replaced).
     ahead : (sequence of numpy.ndarray, call), optional
-        Sums already under way: ``call.result()`` is ``data_sums`` of the
-        arrays; used, instead of summing here, if they are the images' data
+        An MD5 already under way: ``call.result()`` is ``data_md5`` of the
+        arrays; used, instead of hashing here, if they are the images' data
         (the very arrays, in order), and waited for once the data are
         written.
 
@@ -127,22 +122,16 @@ def write_hdus(hdus, path, ahead=None) -> None:
             head = hdu.header.tostring().encode("ascii")
             at = fh.tell()
             fh.write(head)
-            datasum = None if hdu.data is None else _write_data(
+            datasum = 0 if hdu.data is None else _write_data(
                 fh, hdu.data, None if done else md5, hasher, bufs)
-            placed.append([at, len(head), datasum or 0])
+            placed.append((at, len(head), datasum))
         fh.flush()
         # one worker, in order: the digest once every chunk is hashed; then
-        # the data go to disk while their sums are finished and the headers
+        # the data go to disk while their MD5 is finished and the headers
         # written again (the caller syncs the file once more for those)
         digest = None if done else hasher.submit(md5.hexdigest)
         synced = hasher.submit(os.fsync, fh.fileno())
-        if done:
-            md5, datasums = ahead[1].result()
-            sums = iter(datasums)
-            for where, hdu in zip(placed, hdus, strict=True):
-                if hdu.data is not None:
-                    where[2] = next(sums)
-        hdus[0].header["DATAMD5"] = md5.hexdigest() if done else digest.result()
+        hdus[0].header["DATAMD5"] = ahead[1].result().hexdigest() if done else digest.result()
         for hdu, (at, size, datasum) in zip(hdus, placed, strict=True):
             hdu.header["DATASUM"] = str(datasum)
             hdu.header["CHECKSUM"] = checksum_card(hdu.header.tostring().encode("ascii"),

@@ -21,7 +21,7 @@ from soxs_lib.core.qcvalues import METRIC_FAIL, METRIC_PASS
 from soxs_lib.pipeline.children import RunChildren
 from soxs_lib.pipeline.plotter import PlotProcess, plot_data
 from soxs_lib.io.naming import plots_dir, product_stem, products_dir, set_files
-from soxs_lib.io.fitswrite import data_sums, write_hdus
+from soxs_lib.io.fitswrite import data_md5, write_hdus
 from soxs_lib.io.product import build_hdus, extension_data
 from soxs_lib.io.publish import ProductSet, ensure_dir, sweep_workspace
 from soxs_lib.pipeline.report import qc_table, report
@@ -85,7 +85,7 @@ def _log_master(md: MasterDark) -> None:
 
 
 def _make(fs, values, qc_ranges: dict, children: RunChildren):
-    """(The master dark, its ``extension_data``, and the ``data_sums`` of
+    """(The master dark, its ``extension_data``, and the ``data_md5`` of
     it under way: (arrays, call), for ``write_hdus``.)"""
     stacker = children.stack_elsewhere()
     if stacker is None:
@@ -101,10 +101,9 @@ def _make(fs, values, qc_ranges: dict, children: RunChildren):
     data, ahead = {}, []
 
     def finished(res, med, rms):
-        # while QC is computed, the data units are summed and hashed, and the
-        # histogram drawn
+        # while QC is computed, the data units are hashed and the histogram drawn
         data.update(extension_data(res))
-        ahead.append((list(data.values()), InThread(data_sums, list(data.values()))))
+        ahead.append((list(data.values()), InThread(data_md5, list(data.values()))))
         children.plotter.send_level(med, rms, values.hot_pixel_sigma)
     md = make_master_dark(fs, values, qc_ranges, send, elsewhere, stacker=stacker,
                           finished=finished)
