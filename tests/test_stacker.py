@@ -223,3 +223,40 @@ def test_a_frame_cut_short_before_the_child_maps_it_is_refused_by_name(small_set
     os.truncate(path, path.stat().st_size - 2880)
     with pytest.raises(Truncated, match=str(path.name)):
         source.open()
+
+
+def _mapped_kb(path: Path) -> int:
+    """Resident kB of this process's mappings of ``path`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5:     # a mapping's first line
+            inside = len(fields) >= 6 and fields[5] == str(path)
+        elif inside and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs /proc")
+def test_a_mapped_frame_keeps_only_the_rows_being_read_mapped(nir):
+    """Read in blocks of rows, a frame's pages before the block are let go:
+    the memory a frame holds is about a block, not the frame (16 MB)."""
+    from soxs_lib.io.rawimage import RawImage
+    truth, _ = nir
+    path = truth.paths[0].resolve()
+    img = RawImage(path)
+    reader = img.source().open()
+    rows, ncol = img.shape
+    block = 64
+    frame_kb = rows * ncol * img.dtype.itemsize // 1024
+    most = 0
+    for r in range(0, rows, block):
+        total = float(reader.read_rows_raw(r, min(r + block, rows)).sum())
+        assert np.isfinite(total)
+        most = max(most, _mapped_kb(path))
+    block_kb = block * ncol * img.dtype.itemsize // 1024
+    # pages are mapped in the page cache's folios (up to 2 MB here)
+    assert 0 < most <= 2 * block_kb + 4096 and most < frame_kb // 2
+    np.testing.assert_array_equal(reader.read_rows_raw(0, 3), img.read_rows_raw(0, 3))
+    reader.close()
+    img.close()
