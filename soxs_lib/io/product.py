@@ -204,7 +204,7 @@ def extension_data(md) -> dict:
 def build_hdus(md: MasterDark, filename: str, data: dict | None = None) -> fits.HDUList:
     """The product, its data in native byte order (``fitswrite.write_hdus``
     converts them as it writes); DATAMD5 is left to ``write_hdus``.  ``data``
-    is ``extension_data(md)`` made earlier (the very arrays whose sums are
+    is ``extension_data(md)`` made earlier (the very arrays whose MD5 is
     under way), or None to make it here."""
     primary = fits.PrimaryHDU(header=primary_header(md, filename))
     heads, data = extension_headers(), data or extension_data(md)
