@@ -260,3 +260,32 @@ def test_a_mapped_frame_keeps_only_the_rows_being_read_mapped(nir):
     np.testing.assert_array_equal(reader.read_rows_raw(0, 3), img.read_rows_raw(0, 3))
     reader.close()
     img.close()
+
+
+_CUT_WHILE_MAPPED = """
+import os, sys
+from soxs_lib.io import rows
+real_open, victim = rows.RowSource.open, sys.argv[1]
+def open_then_cut(self):
+    reader = real_open(self)
+    if self.path.endswith(victim):
+        os.truncate(self.path, 4096)       # cut short once the child has mapped it
+    return reader
+rows.RowSource.open = open_then_cut
+sys.argv = ["soxs", "mdark", sys.argv[2], "-o", sys.argv[3]]
+from soxs_lib.cli.console import entry
+entry()
+"""
+
+
+def test_a_frame_cut_short_while_the_child_reads_it_is_named(small_set, tmp_path):
+    """A mapped frame cut short under the child ends it with SIGBUS: the run
+    names the frame (exit 2), as a frame found short when it is read, and
+    leaves no product."""
+    truth, sof = small_set
+    victim = truth.paths[1].name
+    res = subprocess.run([sys.executable, "-c", _CUT_WHILE_MAPPED, victim, str(sof),
+                          str(tmp_path / "ws")], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr
+    assert f"{victim}: truncated" in res.stderr and "the file has 4096" in res.stderr
+    assert not list((tmp_path / "ws").rglob("*.fits"))

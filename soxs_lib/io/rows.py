@@ -72,6 +72,24 @@ class RowSource:
     dtype: str
     shape: tuple
 
+    @property
+    def end(self) -> int:
+        """The byte after its last value."""
+        return self.offset + self.shape[0] * self.shape[1] * np.dtype(self.dtype).itemsize
+
+    def check(self, size: int | None = None) -> None:
+        """Raise ``Truncated`` if the file (of ``size`` bytes, by default as
+        it is now) ends before its values do; a file that cannot be
+        reached is an InputError."""
+        if size is None:
+            try:
+                size = os.stat(self.path).st_size
+            except OSError as exc:
+                raise InputError(f"{self.path}: cannot be read ({exc.strerror})") from None
+        if size < self.end:
+            raise Truncated(f"{self.path}: truncated: its values end at byte {self.end}, "
+                            f"the file has {size}")
+
     def open(self) -> RowReader:
         """Map it for ``read_rows_raw``.
 
@@ -103,13 +121,9 @@ class RowReader:
         self.path = source.path
         self.dtype, self.shape = np.dtype(source.dtype), tuple(source.shape)
         count = self.shape[0] * self.shape[1]
-        end = source.offset + count * self.dtype.itemsize
-        size = os.fstat(fd).st_size
-        if size < end:
-            raise Truncated(f"{self.path}: truncated: its values end at byte {end}, "
-                            f"the file has {size}")
+        source.check(os.fstat(fd).st_size)
         try:
-            self._map = mmap.mmap(fd, end, prot=mmap.PROT_READ)
+            self._map = mmap.mmap(fd, source.end, prot=mmap.PROT_READ)
         except OSError as exc:
             raise InputError(f"{self.path}: cannot be mapped ({exc.strerror})") from None
         self._values = np.frombuffer(self._map, self.dtype, count,

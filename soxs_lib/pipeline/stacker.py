@@ -138,8 +138,9 @@ class StackProcess:
         Raises
         ------
         InputError
-            A frame cannot be read; whatever else the child raised.  Where
-            no memory can be shared, it stacks in-process instead.
+            A frame cannot be read, or was cut short while the child read
+            it (``Truncated``); whatever else the child raised.  Where no
+            memory can be shared, it stacks in-process instead.
         """
         # not imported with this module, which a run imports before it forks
         from soxs_lib.core.mdark import stack_options, stack_set
@@ -159,9 +160,17 @@ class StackProcess:
             pix[0], pix[1] = cal.pix_offset, cal.pix_var
         if not self._ready:          # its first reply, read before the one that ends stacking
             self._ready = self._child.receive()
-        self._child.send(dict(sources=[img.source() for img in fs.raws], region=cal.region,
-                              model=model, bias=bias, options=stack_options(values)))
-        self._child.receive()       # stacked: the child's exit is not waited for
+        sources = [img.source() for img in fs.raws]
+        self._child.send(dict(sources=sources, region=cal.region, model=model, bias=bias,
+                              options=stack_options(values)))
+        try:
+            self._child.receive()       # stacked: the child's exit is not waited for
+        except RuntimeError:
+            # killed without a word: a frame cut short while it was mapped ends
+            # its reader with SIGBUS; name it if so
+            for source in sources:
+                source.check()
+            raise
         log.info("stacked in a child process")
         flux = sums[0]
         self._flux = (flux, size, flux.ctypes.data - np.frombuffer(buf, np.uint8).ctypes.data)
