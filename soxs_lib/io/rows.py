@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from soxs_lib.config.errors import InputError, Truncated
+from soxs_lib.io import tiles
 
 
 def read_rows(fd: int, layout: tuple, r0: int, r1: int, out=None, name="") -> np.ndarray:
@@ -86,9 +87,9 @@ class RowSource:
                 size = os.stat(self.path).st_size
             except OSError as exc:
                 raise InputError(f"{self.path}: cannot be read ({exc.strerror})") from None
-        if size < self.end:
-            raise Truncated(f"{self.path}: truncated: its values end at byte {self.end}, "
-                            f"the file has {size}")
+        if size < self.end:      # as a frame found short when it is opened says it
+            raise tiles.truncated(self.path, f"the header announces {self.end} bytes of "
+                                  "data and header", size, "fits")
 
     def open(self) -> RowReader:
         """Map it for ``read_rows_raw``.

@@ -103,7 +103,8 @@ def _make(fs, values, qc_ranges: dict, children: RunChildren):
     def finished(res, med, rms):
         # while QC is computed, the data units are hashed and the histogram drawn
         data.update(extension_data(res))
-        ahead.append((list(data.values()), InThread(data_md5, list(data.values()))))
+        arrays = list(data.values())
+        ahead.append((arrays, InThread(data_md5, arrays)))
         children.plotter.send_level(med, rms, values.hot_pixel_sigma)
     md = make_master_dark(fs, values, qc_ranges, send, elsewhere, stacker=stacker,
                           finished=finished)
