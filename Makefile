@@ -9,11 +9,11 @@ EXAMPLE := example
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+# the editable install compiles the kernel (soxs_lib/core/kernel.c) in place
+$(STAMP): setup.cfg setup.py pyproject.toml soxs_lib/core/kernel.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,dask,docs]'
-	$(BIN)/python -c 'from soxs_lib.core import sorting, stack; stack.warm_up(); sorting.load()'  # compile the kernel and the sort once
 	$(BIN)/python -m compileall -q soxs_lib recipes workflows  # bytecode even where PYTHONDONTWRITEBYTECODE is set
 	touch $(STAMP)
 

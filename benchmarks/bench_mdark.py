@@ -155,7 +155,7 @@ def measure_cases(a, peers: Peers) -> None:
         return [t for t in peers.tools if t != "hawki" or c.hawki_files]
 
     if not a.quick:
-        # warm-up, untimed: page cache, numba's compile cache, .pyc files
+        # warm-up, untimed: page cache, the kernel, .pyc files
         c = a.case_list[0]
         log(f"warm-up on {c.name} (untimed) ...")
         for t in tools_for(c):

@@ -34,7 +34,6 @@ from soxs_lib.core.mdark import make_master_dark
 from soxs_lib.io.naming import PRODUCT_SUFFIX, product_stem
 from soxs_lib.io.product import extension_data, extension_headers, product_cards, qc_cards
 from soxs_lib.io.publish import ProductSet
-from soxs_lib.runtime.child import InThread
 
 # each soxs_lib error as the cpl error PyEsoRex reports (most specific first)
 CPL_ERRORS = (
@@ -159,7 +158,7 @@ class SoxsMdark(cpl.ui.PyRecipe):
                 # named from the set as given: a frame dropped later never renames it
                 filename = product_stem(fs.first.header) + PRODUCT_SUFFIX
                 md = make_master_dark(fs, values, qc.default_ranges(fs.arm),
-                                      elsewhere=InThread, combine=cpl_combine)
+                                      combine=cpl_combine)
             for path, why in md.dropped:
                 cpl.core.Msg.warning(self._name, f"left out {path}: {why}")
             for note in md.notes:

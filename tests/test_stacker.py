@@ -69,22 +69,6 @@ def test_the_stacking_child_makes_the_master_made_in_process(vis_small, tmp_path
     _same_master(product, reduce(sof))
 
 
-def test_where_numba_is_loaded_the_run_stacks_in_process(vis_small, tmp_path):
-    # a process that ran the kernel must not fork one that runs it (GNU OpenMP)
-    import numba  # noqa: F401
-    from soxs_lib.cli import main as cli
-    from soxs_lib.pipeline.stacker import StackProcess
-    stacker = StackProcess()
-    try:
-        assert not stacker.usable
-    finally:
-        stacker.cancel()
-    truth, sof = vis_small
-    assert cli.main(["mdark", str(sof), "-o", str(tmp_path / "ws")]) == 0
-    [log] = (tmp_path / "ws/products/soxs_mdark").glob("*_log.txt")
-    assert "stacked in this process" in log.read_text()
-
-
 def test_without_memory_to_share_the_run_stacks_in_process(vis_small, tmp_path):
     # a file size limit counts the shared memory (13 bytes a pixel): with a
     # limit below it but above the product's size, the child gives way and
@@ -115,9 +99,9 @@ class _Spy:
     compiled sort in this process, and counts them."""
 
     def __init__(self, after):
-        from soxs_lib.core import sorting, stats
+        from soxs_lib.core import stats
         self.after, self.calls, self.got = after, 0, {}
-        self._noise = lambda a, b, s, i: stats.pair_noise(a, b, s, i, sorting.sort_float32)
+        self._noise = lambda a, b, s, i: stats.pair_noise(a, b, s, i)
 
     def ready(self):
         self.calls += 1
@@ -179,7 +163,6 @@ finally:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child needs /proc")
 def test_the_stacking_child_measures_pairs_once_loaded_and_reports_its_end():
-    # in a process of its own: the child forks only where numba is not loaded
     res = subprocess.run([sys.executable, "-c", _PAIRS_IN_THE_CHILD], capture_output=True,
                          text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})

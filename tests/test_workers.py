@@ -14,12 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from soxs_lib.io import frames
-from soxs_lib.config import params
-from soxs_lib.config import qc
 from soxs_lib.config.errors import InputError
-from soxs_lib.core.mdark import make_master_dark
-from soxs_lib.runtime.child import Child, InThread
+from soxs_lib.runtime.child import Child
 from soxs_lib.config.params import thread_count
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,20 +41,6 @@ def test_cancel_ends_the_child():
     call.cancel()
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)             # reaped: no zombie left
-
-
-def test_frames_measured_in_a_forked_process_give_the_same_master(vis):
-    _, sof = vis
-    out = []
-    for elsewhere in (InThread, Child):
-        with frames.load_frameset(frames.collect_inputs([str(sof)])) as fs:
-            out.append(make_master_dark(fs, params.resolve(), qc.default_ranges(fs.arm),
-                                        elsewhere=elsewhere))
-    threaded, forked = out
-    assert forked.frames == threaded.frames
-    for name in ("flux", "err", "qual", "nused"):
-        np.testing.assert_array_equal(getattr(forked, name), getattr(threaded, name))
-    assert [r.value for r in forked.qc] == [r.value for r in threaded.qc]
 
 
 def _echo(inbox):

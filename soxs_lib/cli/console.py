@@ -49,14 +49,14 @@ def keep_freed_memory() -> None:
 
 def entry() -> None:
     """Run ``cli.main`` with the signals taken, then exit without the
-    interpreter's teardown, which would only collect numba's and astropy's
-    modules (everything is written, closed and flushed by then); never
+    interpreter's teardown, which would only collect astropy's and
+    matplotlib's modules (everything is written, closed and flushed by then); never
     returns."""
     # the subcommand: the first argument that is not one of soxs's flags (-V, -x)
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
     # no soxs command does linear algebra; numpy's OpenBLAS would start a
     # thread per core as numpy loads, and that thread spins on the core the
-    # stacking child is loading the kernel on (a user's own setting wins)
+    # stacking child measures frame pairs on (a user's own setting wins)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if command == "mdark":
         keep_freed_memory()

@@ -110,8 +110,8 @@ def _simulate(args, _argv) -> int:
 
 
 def _mdark(args, argv) -> int:
-    # fork the plotting and stacking processes before the heavy imports: the
-    # stacker loads the kernel on the other core while this one imports astropy
+    # fork the plotting and stacking processes before the heavy imports, which
+    # they need not pay for
     from soxs_lib.pipeline.children import RunChildren
     children = RunChildren.fork()
     try:

@@ -23,6 +23,7 @@ from soxs_lib.core import hotpix, qcvalues
 from soxs_lib.core.calibration import Calibration, calibration
 from soxs_lib.core.model import FrameModel, StackResult, finish
 from soxs_lib.core.measure import FrameInfo, keep_usable, measure_frames
+from soxs_lib.core.stack import stack_frames
 
 log = logging.getLogger("soxs")
 
@@ -84,8 +85,7 @@ def stack_options(values: Values) -> dict:
                 chunk_bytes=values.chunk_mbytes << 20, threads=values.nthreads)
 
 
-def stack_set(fs, model: FrameModel, values: Values, cal: Calibration,
-              stack=None) -> StackResult:
+def stack_set(fs, model: FrameModel, values: Values, cal: Calibration) -> StackResult:
     """Clip and combine the frames of ``fs`` with the compiled kernel.
 
     Parameters
@@ -97,16 +97,13 @@ def stack_set(fs, model: FrameModel, values: Values, cal: Calibration,
     values : Values
         The clipping parameters, chunk_mbytes and nthreads.
     cal : Calibration
-    stack : module, optional
-        ``soxs_lib.core.stack`` with its kernel loaded (``_kernel``).
 
     Returns
     -------
     StackResult
     """
-    stack = stack or _kernel(values.nthreads)
     bias = None if cal.pix_offset is None else (cal.pix_offset, cal.pix_var)
-    return stack.stack_frames(fs.raws, cal.region, model, bias=bias, **stack_options(values))
+    return stack_frames(fs.raws, cal.region, model, bias=bias, **stack_options(values))
 
 
 def _electrons(img, info: FrameInfo, cal: Calibration):
@@ -163,28 +160,6 @@ def combine_outside(fs, infos: list[FrameInfo], model: FrameModel, values: Value
                   model.constants(*stack_options(values)["clipping"]))
 
 
-def _kernel(threads: int):
-    """The stacking module, its compiled kernel loaded and its ``threads``
-    threads started (no more than the set will use: a ``reduce all`` worker
-    starts them once).  Importing numba and loading the kernel hold the GIL,
-    so ``make_master_dark`` does it while the frames are measured elsewhere."""
-    from soxs_lib.core import stack
-    stack.warm_up(threads)
-    return stack
-
-
-def _measure_and_load(fs, values: Values, cal: Calibration, elsewhere, here: bool,
-                      helper=None):
-    """The frame measures, and the stacking module if it stacks ``here``."""
-    call = elsewhere(measure_frames, fs, values, cal) if elsewhere else None
-    try:
-        stack = _kernel(values.nthreads) if here else None
-        return (call.result() if call else measure_frames(fs, values, cal, helper)), stack
-    finally:
-        if call:
-            call.cancel()
-
-
 def _qc(used, res: StackResult, med: float, rms: float, s_t: float, ndropped: int,
         qc_ranges: dict):
     """(QC results, notes for the report)."""
@@ -202,7 +177,6 @@ def _qc(used, res: StackResult, med: float, rms: float, s_t: float, ndropped: in
 
 def make_master_dark(fs, values: Values, qc_ranges: dict,
                      stacked: Callable[[np.ndarray, tuple], None] | None = None,
-                     elsewhere: Callable | None = None,
                      combine: Callable | None = None,
                      stacker: Callable | None = None,
                      finished: Callable[[StackResult, float, float], None] | None = None
@@ -223,21 +197,15 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
         (NaN where no frame has data) and the detector region it covers,
         before hot pixels and QC (the QC plot starts there); ``flux`` is
         not changed afterwards, so another process may go on reading it.
-    elsewhere : callable, optional
-        ``elsewhere(fn, *args)`` starts ``fn(*args)`` away from this thread
-        and returns an object with ``result()`` and ``cancel()``: the frames
-        are measured there while the compiled kernel loads here (the front
-        ends pass ``runtime.child.Child``, a forked process, or
-        ``runtime.child.InThread``).  Without it, one after the other.
     combine : callable, optional
         The combiner of ``stack_method = cpl`` (see ``combine_outside``);
         only the PyEsoRex recipe, which has PyCPL, can pass it.
     stacker : callable, optional
         ``stacker(fs, model, values, cal)`` stacks as ``stack_set`` does,
-        elsewhere (``soxs mdark``: a child that loaded the kernel while this
-        process started); the kernel is then never loaded here.  Once it
-        has loaded it, it also measures the noise of frame pairs (the
-        ``helper`` of ``measure.measure_frames``).
+        elsewhere (``soxs mdark``: a child forked as the run started, which
+        measures the noise of frame pairs on the other core while this
+        process measures the frames: the ``helper`` of
+        ``measure.measure_frames``).
     finished : callable, optional
         ``finished(result, median, rms)`` sees the master's FLUX, ERR and
         QUAL (a ``StackResult``) as the product holds them (hot pixels
@@ -266,8 +234,7 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
                             "--stack_method=cpl <sof>); soxs mdark stacks with 'soxs'")
     t0 = time.perf_counter()
     cal = calibration(fs)
-    measures, stack = _measure_and_load(fs, values, cal, elsewhere,
-                                        not outside and stacker is None, stacker)
+    measures = measure_frames(fs, values, cal, stacker)
     used, infos, dropped = keep_usable(fs, measures)
     model = _frame_model(used, infos, measures.s_t, cal)
     t1 = time.perf_counter()
@@ -277,7 +244,7 @@ def make_master_dark(fs, values: Values, qc_ranges: dict,
     elif stacker is not None:
         res = stacker(used, model, values, cal)
     else:
-        res = stack_set(used, model, values, cal, stack)
+        res = stack_set(used, model, values, cal)
     if stacked is not None:
         stacked(res.flux, cal.region)
     t2 = time.perf_counter()

@@ -1,7 +1,7 @@
 """The compiled kernel's inputs (``FrameModel``) and outputs
 (``StackResult``), and its finish step over whole arrays in numpy
 (``finish``), for a combiner other than the kernel: CPL's, in the PyEsoRex
-recipe.  Nothing here needs numba, so importing it costs no JIT."""
+recipe."""
 
 from __future__ import annotations
 

@@ -8,40 +8,11 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 
 from soxs_lib.config.params import thread_count
-from soxs_lib.core.kernel import clip_and_combine
+from soxs_lib.core.kernel import StackSet, clip_and_combine
 from soxs_lib.core.model import FrameModel, StackResult
-
-
-def n_threads(requested: int = 0) -> int:
-    """Threads for the kernel: the ``nthreads`` policy, capped by numba's pool."""
-    return max(1, min(thread_count(requested), numba.config.NUMBA_NUM_THREADS))
-
-
-# one signature, whatever the block: the stack is a contiguous block (its rows
-# run on SIMD lanes), the (2, P) arrays are views of row blocks (strided) or of
-# a whole region (contiguous), and both take the strided one
-_SIGNATURE = ("void(float32[:, ::1], float64[:, ::1], float64[::1], float32[:, :], "
-              "float32[:, :], uint16[:, :], uint8[::1])")
-
-
-def compiled():
-    """``clip_and_combine`` loaded from numba's cache (compiled the first
-    time) for its one signature, and closed to others; not at import, as it
-    starts numba's OpenMP threads, after which a process must not fork
-    (``reduce all`` imports this module before it forks its workers).
-
-    Returns
-    -------
-    numba.core.dispatcher.Dispatcher
-    """
-    if not clip_and_combine.signatures:
-        clip_and_combine.compile(_SIGNATURE)
-        clip_and_combine.disable_compile()
-    return clip_and_combine
 
 
 class ArrayImage:
@@ -82,20 +53,6 @@ def stack_arrays(stack: np.ndarray, model: FrameModel, clipping: tuple, bias=Non
                         max(1, stack.nbytes) * 2, bias, threads)
 
 
-def warm_up(threads: int = 0) -> None:
-    """Load the compiled kernel from numba's cache (or compile it) and run
-    it once, which starts its threads.
-
-    Parameters
-    ----------
-    threads : int
-        Kernel threads to start (``n_threads``).
-    """
-    stack_arrays(np.zeros((3, 1, 1), np.float32), FrameModel(
-        np.ones(3), np.zeros(3), np.ones(3), np.zeros(3), np.ones(3), 1.0, 0.0), (3, 3, 1),
-        threads=threads)
-
-
 def _block(buf: np.ndarray, nfr: int, rows: int, ncol: int) -> np.ndarray:
     """(nfr, rows * ncol) contiguous at the start of the flat ``buf``: the
     kernel's rows run on SIMD lanes only when they are contiguous."""
@@ -129,7 +86,7 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
         subtracted and variance (e-^2) added (a master bias); zeros if None.
         A float32 array of that shape is used as it is, not copied.
     threads : int
-        Kernel threads (``n_threads``).
+        Kernel threads: the ``nthreads`` parameter (``thread_count``).
     out : tuple of numpy.ndarray, optional
         Where to write: (2, rows, columns) float32 FLUX and ERR, (2, rows,
         columns) uint16 samples used and rejected, (rows, columns) uint8
@@ -160,25 +117,19 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
             np.copyto(block[f].reshape(b - a, ncol), raw[:, c0:c1], casting="unsafe")
         return block
 
-    frames, const = model.table(), model.constants(*clipping)
-    kernel = compiled()
-    old = numba.get_num_threads()
-    numba.set_num_threads(n_threads(threads))
-    try:
-        bufs = [np.empty(nfr * rows * ncol, np.float32) for _ in range(2)]
-        starts = list(range(r0, r1, rows))
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(read, starts[0], min(starts[0] + rows, r1), bufs[0])
-            for k, a in enumerate(starts):
-                b = min(a + rows, r1)
-                block = pending.result()
-                if k + 1 < len(starts):
-                    na = starts[k + 1]
-                    pending = pool.submit(read, na, min(na + rows, r1), bufs[(k + 1) % 2])
-                sl = slice(a - r0, b - r0)
-                kernel(block, frames, const, pix[:, sl].reshape(2, -1),
-                       sums[:, sl].reshape(2, -1), counts[:, sl].reshape(2, -1),
-                       qual[sl].reshape(-1))
-    finally:
-        numba.set_num_threads(old)
+    kset, nthreads = StackSet(model, clipping), thread_count(threads)
+    bufs = [np.empty(nfr * rows * ncol, np.float32) for _ in range(2)]
+    starts = list(range(r0, r1, rows))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(read, starts[0], min(starts[0] + rows, r1), bufs[0])
+        for k, a in enumerate(starts):
+            b = min(a + rows, r1)
+            block = pending.result()
+            if k + 1 < len(starts):
+                na = starts[k + 1]
+                pending = pool.submit(read, na, min(na + rows, r1), bufs[(k + 1) % 2])
+            sl = slice(a - r0, b - r0)
+            clip_and_combine(kset, block, (pix[0, sl], pix[1, sl]),
+                             (sums[0, sl], sums[1, sl], counts[0, sl], counts[1, sl], qual[sl]),
+                             nthreads)
     return StackResult(sums[0], sums[1], counts[0], qual, counts[1])

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from soxs_lib.core.kernel import sort_float32
+
 MAD_TO_SIGMA = 1.482602218505602
 SAMPLE_PIXELS = 1 << 17   # pixels per frame for frame-level statistics (0.2% on a sigma)
 _BRACKET_MIN = 1 << 16    # smaller arrays: np.partition is as quick as a bracket
@@ -19,7 +21,7 @@ def truncation_factor(k: float) -> float:
     return 1.0 - 2.0 * k * phi / inside
 
 
-def clipped_stats(x: np.ndarray, sigma: float, iterations: int, sort=np.sort):
+def clipped_stats(x: np.ndarray, sigma: float, iterations: int, sort=sort_float32):
     """Iterative sigma clipping about the median.
 
     The first pass uses the MAD-based sigma, later ones the standard deviation
@@ -41,8 +43,8 @@ def clipped_stats(x: np.ndarray, sigma: float, iterations: int, sort=np.sort):
     iterations : int
         Maximum number of passes (frame_clipping_iterations).
     sort : callable
-        Sorts the finite values as ``numpy.sort`` does (``sorting`` has a
-        compiled one, where numba is loaded).
+        Sorts the finite values as ``numpy.sort`` does: the compiled radix
+        sort (``kernel.sort_float32``) unless told otherwise.
 
     Returns
     -------
@@ -179,7 +181,7 @@ def sample_rows(r0: int, r1: int, ncol: int, target: int = SAMPLE_PIXELS) -> np.
 
 
 def pair_noise(a: np.ndarray, b: np.ndarray, sigma: float, iterations: int,
-               sort=np.sort) -> float:
+               sort=sort_float32) -> float:
     """Noise of one frame from the difference of two, in which the fixed
     pattern cancels: the clipped robust sigma of (a - b) / sqrt(2)
     (``clipped_stats``'s arguments)."""

@@ -8,6 +8,7 @@ only the process that runs ``reduce all`` records it (``record``).
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 import socket
@@ -68,10 +69,9 @@ def reduce_one(sof: str, workspace: str, settings_path: str | None, nthreads: in
     return out
 
 
-def _warm(nthreads: int) -> None:
-    """A worker's start: the kernel loaded and its threads started, once."""
-    from soxs_lib.core import stack
-    stack.warm_up(nthreads)
+def _warm() -> None:
+    """A worker's start: the stacking modules imported, once."""
+    importlib.import_module("soxs_lib.core.stack")
 
 
 def run_local(sofs: list[str], ws: Path, settings_path, nworkers: int, record,
@@ -102,7 +102,7 @@ def run_local(sofs: list[str], ws: Path, settings_path, nworkers: int, record,
     n = min(nworkers, len(sofs))
     nthreads = max(1, thread_count(0) // n)           # workers x threads <= cores
     tasks = [(sof, str(ws), settings_path, nthreads) for sof in sofs]
-    results = run_isolated(reduce_one, tasks, n, _warm, (nthreads,), keep_workers)
+    results = run_isolated(reduce_one, tasks, n, _warm, (), keep_workers)
     try:
         _record_each(results, record)
     except BaseException:

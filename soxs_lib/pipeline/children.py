@@ -1,5 +1,5 @@
 """The child processes a single run forks as it starts, before its heavy
-imports: one draws the QC plot, one loads the kernel and stacks."""
+imports: one draws the QC plot, one measures frame pairs and stacks."""
 
 from __future__ import annotations
 

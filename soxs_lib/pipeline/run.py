@@ -25,7 +25,7 @@ from soxs_lib.io.fitswrite import data_md5, write_hdus
 from soxs_lib.io.product import build_hdus, extension_data
 from soxs_lib.io.publish import ProductSet, ensure_dir, sweep_workspace
 from soxs_lib.pipeline.report import qc_table, report
-from soxs_lib.runtime.child import Child, InThread
+from soxs_lib.runtime.child import InThread
 
 log = logging.getLogger("soxs")
 
@@ -90,9 +90,6 @@ def _make(fs, values, qc_ranges: dict, children: RunChildren):
     stacker = children.stack_elsewhere()
     if stacker is None:
         log.info("stacked in this process")
-    # without a stacking child, the frames are measured in a forked process
-    # while this one loads the kernel: both hold the GIL
-    elsewhere = None if stacker else Child if children.forks else InThread
     send = children.plotter.send_master
     if stacker is not None and children.forks:
         # the plotting child maps the master where the stacking child wrote it
@@ -106,8 +103,7 @@ def _make(fs, values, qc_ranges: dict, children: RunChildren):
         arrays = list(data.values())
         ahead.append((arrays, InThread(data_md5, arrays)))
         children.plotter.send_level(med, rms, values.hot_pixel_sigma)
-    md = make_master_dark(fs, values, qc_ranges, send, elsewhere, stacker=stacker,
-                          finished=finished)
+    md = make_master_dark(fs, values, qc_ranges, send, stacker=stacker, finished=finished)
     return md, data, ahead[0] if ahead else None
 
 

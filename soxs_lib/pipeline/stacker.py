@@ -1,14 +1,12 @@
 """The stacking of a single run in a child forked as the run starts.
 
-Importing numba and loading the compiled kernel hold a process for a large
-part of a single run; the child does it on the other core while this process
-imports astropy, reads the headers and measures the frames.  As each frame is
-measured, the child, once loaded, measures the noise of its pair with the one
-before, with numba's sort (``core.sorting``), quicker than numpy's.  It then reads
-the frames itself (``io.rows``: no astropy) and writes the master into
-memory both processes map (a ``memfd``: it has no name, so nothing is left
-behind however the run ends).  ``reduce all``'s workers, which load the
-kernel once for many sets, and hosts that may not fork stack in-process.
+As each frame is measured here, the child measures the noise of its pair
+with the one before on the other core.  It then reads the frames itself
+(``io.rows``: no astropy, each frame mapped, its rows converted straight
+from the page cache) and writes the master into memory both processes map
+(a ``memfd``: it has no name, so nothing is left behind however the run
+ends).  ``reduce all``'s workers, which reduce set after set, and hosts that
+may not fork stack in-process.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from __future__ import annotations
 import logging
 import mmap
 import os
-import sys
 
 import numpy as np
 
@@ -71,13 +68,11 @@ def _map_plane(path: str, size: int, offset: int, dtype: str, shape: tuple):
 class StackProcess:
     """The child that stacks a run's frames; ``usable`` is False where it
     cannot be forked (then the run stacks in-process): no fork or no
-    ``/proc``, or numba already loaded here (GNU OpenMP kills a forked child
-    that runs the kernel after its parent did)."""
+    ``/proc``."""
 
     def __init__(self):
         self._child, self._fd, self._ready, self._flux = None, None, False, None
-        if can_fork() and can_share() and hasattr(os, "memfd_create") \
-                and "numba" not in sys.modules:
+        if can_fork() and can_share() and hasattr(os, "memfd_create"):
             self._fd = os.memfd_create("soxs-stack")
             try:
                 self._child = Child(_serve, self._fd, inbox=True)
@@ -91,8 +86,8 @@ class StackProcess:
         return self._child is not None and self._child.pid is not None
 
     def ready(self) -> bool:
-        """Whether the child has loaded the kernel and the sort, and so
-        takes ``pair``s (never waits).
+        """Whether the child has started, and so takes ``pair``s (never
+        waits).
 
         Raises
         ------
@@ -194,13 +189,11 @@ class StackProcess:
 
 
 def _serve(fd: int, inbox) -> None:
-    """In the child: load the kernel and the sort, say so, measure the pairs
-    of frames sent, then stack the one set sent and say so (nothing if the
-    parent sends none)."""
-    from soxs_lib.core import sorting, stack
+    """In the child: say it has started, measure the pairs of frames sent,
+    then stack the one set sent and say so (nothing if the parent sends
+    none)."""
+    from soxs_lib.core import stack
     from soxs_lib.core.stats import pair_noise
-    stack.warm_up()
-    sorting.load()
     inbox.reply(True)
     per_pair = {}
     try:
@@ -208,7 +201,7 @@ def _serve(fd: int, inbox) -> None:
         while isinstance(job, tuple):
             if job[0] == _PAIR:
                 _, k, a, b, sigma, iterations = job
-                per_pair[k] = pair_noise(a, b, sigma, iterations, sorting.sort_float32)
+                per_pair[k] = pair_noise(a, b, sigma, iterations)
             else:
                 inbox.reply(per_pair)
             job = inbox.receive()

@@ -1,8 +1,8 @@
 """One piece of work elsewhere: ``Child`` in a forked process (the QC plot,
 the frame statistics), ``InThread`` on a thread where forking is not safe.
 
-A forked child uses the other core for work that holds the GIL in this
-process (importing and loading the compiled kernel, drawing).  Fork only
+A forked child uses the other core for work that would hold the GIL in
+this process (drawing, the statistics of frame pairs).  Fork only
 from a process that owns all its threads: the command line and the pool's
 workers do; a host such as PyEsoRex may not, so the recipe never forks.
 """
@@ -184,9 +184,9 @@ class Child:
 
 class InThread:
     """``fn(*args)`` on a thread of this process, with ``Child``'s
-    ``result()`` and ``cancel()``: where forking is not safe (a host such as
-    PyEsoRex may own threads), ``make_master_dark`` measures the frames this
-    way while the kernel loads."""
+    ``result()`` and ``cancel()``: work that releases the GIL (hashing the
+    product's data), or where forking is not safe (a host such as PyEsoRex
+    may own threads)."""
 
     def __init__(self, fn, *args):
         self._pool = ThreadPoolExecutor(max_workers=1)

@@ -30,9 +30,6 @@ def local_pool(n: int, initializer=None, initargs: tuple = ()):
     so a worker starts at once.  The one ``run_isolated`` kept for the same
     arguments is given again (``soxs watch``, pass after pass).
 
-    Fork only from a process that never ran the compiled kernel (numba's
-    GNU OpenMP layer kills a forked process that runs the kernel after its
-    parent did): ``reduce all`` and ``watch`` do not, their workers do.
     A worker leaves SIGINT to this process (Ctrl-C reaches the whole
     process group; this process decides) and dies of SIGTERM at once: what
     it was writing stays staged, for ``publish.sweep_stale``.
@@ -42,8 +39,8 @@ def local_pool(n: int, initializer=None, initargs: tuple = ()):
     n : int
         Worker processes.
     initializer : callable, optional
-        Called once in each worker as ``initializer(*initargs)`` (load the
-        kernel, import the plot's modules).
+        Called once in each worker as ``initializer(*initargs)`` (import
+        the stacking and plotting modules).
     initargs : tuple
         Its arguments.
 

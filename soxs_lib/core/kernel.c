@@ -1,0 +1,412 @@
+/* The compiled core of soxs_mdark: per-pixel clipping and combining of a dark
+ * stack, and a radix sort of float32 values for the frame statistics.  It is
+ * plain C with POSIX threads, built as the extension soxs_lib.core._kernel and
+ * called through ctypes (soxs_lib/core/kernel.py holds the contract, the
+ * algorithm's description and the Python side of every call), so a process
+ * that uses it loads it in a millisecond and no JIT runs at any time.
+ *
+ * Floating point: every operation is IEEE, in the order written (the build
+ * turns off contraction into fused multiply-adds); each median is the one a
+ * sort gives.  min and max keep their first argument on ties, as Python's.
+ */
+
+#include <Python.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN(a, b) ((b) < (a) ? (b) : (a))
+#define MAX(a, b) ((b) > (a) ? (b) : (a))
+#define BLOCK 512            /* pixels per work item */
+
+/* The set: per-frame conversion to electrons and levels, the clipping
+ * parameters and the noise model (kernel.py's Set mirrors it). */
+typedef struct {
+    const double *scale, *offset, *satv, *level, *fsigma;  /* nframes each */
+    int64_t nframes, iterations;
+    double kframe, kstack, s_t2, lbar;
+    uint8_t saturated, badinput, nodata, lowcover;         /* QUAL flags */
+} soxs_set;
+
+/* One block of pixels of all frames and where the master goes (kernel.py's
+ * Block mirrors it); every array is contiguous. */
+typedef struct {
+    const float *stack;          /* (nframes, npix) raw values */
+    const float *offset, *var;   /* (npix) master-bias offset and variance, e- */
+    float *flux, *err;           /* (npix) */
+    uint16_t *used, *rejected;   /* (npix) */
+    uint8_t *qual;               /* (npix) */
+    int64_t npix;
+} soxs_block;
+
+static inline double sigma_at(double med, const soxs_set *s)
+{
+    return sqrt(s->s_t2 + MAX(med - s->lbar, 0.0));
+}
+
+static inline int usable(float raw, int64_t f, const soxs_set *s)
+{
+    return isfinite(raw) & ((double)raw < s->satv[f]);
+}
+
+static inline double electrons(float raw, int64_t f, const soxs_set *s, float off)
+{
+    return (double)raw * s->scale[f] + s->offset[f] - (double)off;
+}
+
+static inline int rogue(double x, int64_t f, const soxs_set *s)
+{
+    return fabs(x - s->level[f]) > s->kframe * s->fsigma[f];
+}
+
+/* The valid samples of pixel p in electrons into vals (their frames into
+ * fidx), in frame order: their number. */
+static int64_t gather(const soxs_block *b, int64_t p, const soxs_set *s, double *vals,
+                      int64_t *fidx)
+{
+    int64_t n = 0;
+    for (int64_t f = 0; f < s->nframes; f++) {
+        float raw = b->stack[f * b->npix + p];
+        if (usable(raw, f, s)) {
+            vals[n] = electrons(raw, f, s, b->offset[p]);
+            fidx[n] = f;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Bisect [least, greatest] of v[:m] by counts, keeping its ranks k and u
+ * between *a and *b (*below values under *a), until at most 8 values lie
+ * there: 0; or 1, with *a = *b = a value that splits ranks k < u. */
+static int bracket(const double *v, int64_t m, int64_t k, int64_t u, double *pa, double *pb,
+                   int64_t *pbelow)
+{
+    double a = INFINITY, b = -INFINITY;
+    for (int64_t j = 0; j < m; j++) {
+        a = MIN(a, v[j]);
+        b = MAX(b, v[j]);
+    }
+    int64_t below = 0, above = 0;
+    int split = 0;
+    while (m - below - above > 8) {
+        double mid = 0.5 * (a + b);
+        int64_t lt = 0, gt = 0;
+        for (int64_t j = 0; j < m; j++) {
+            lt += v[j] < mid;
+            gt += v[j] > mid;
+        }
+        if (mid <= a || mid >= b)
+            break;                      /* no value between a and b to split on */
+        if (lt <= k) {
+            a = mid;
+            below = lt;
+        } else if (gt <= m - 1 - u) {
+            b = mid;
+            above = gt;
+        } else {
+            a = b = mid;
+            below = lt;
+            split = 1;
+            break;
+        }
+    }
+    *pa = a;
+    *pb = b;
+    *pbelow = below;
+    return split;
+}
+
+/* The values of ranks k and u among band[:nb] and the below smaller values
+ * elsewhere: a value's rank is the number of smaller values and of equal
+ * ones before it. */
+static void ranked(const double *band, int64_t nb, int64_t below, int64_t k, int64_t u,
+                   double *lo, double *hi)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        double x = band[i];
+        int64_t r = below;
+        for (int64_t j = 0; j < nb; j++)
+            r += band[j] < x;
+        for (int64_t j = 0; j < i; j++)
+            r += band[j] == x;
+        *lo = r == k ? x : *lo;
+        *hi = r == u ? x : *hi;
+    }
+}
+
+/* The median of v[:m] as a sort gives it, v unchanged (band: scratch). */
+double soxs_median(const double *v, int64_t m, double *band)
+{
+    int64_t k = (m - 1) / 2, u = m / 2, below;
+    double a, b, lo = 0.0, hi = 0.0;
+    if (bracket(v, m, k, u, &a, &b, &below)) {
+        lo = -INFINITY;
+        hi = INFINITY;
+        for (int64_t j = 0; j < m; j++) {
+            lo = MAX(lo, v[j] < a ? v[j] : -INFINITY);
+            hi = MIN(hi, v[j] > a ? v[j] : INFINITY);
+        }
+    } else {
+        int64_t nb = 0;
+        for (int64_t j = 0; j < m; j++) {
+            band[nb] = v[j];
+            nb += (v[j] >= a) & (v[j] <= b);
+        }
+        ranked(band, nb, below, k, u, &lo, &hi);
+    }
+    return m % 2 == 1 ? lo : 0.5 * (lo + hi);
+}
+
+/* Whether stacked clipping keeps all n samples, without a median: each is
+ * within lim (the limit at the least sample, the least any median gives,
+ * shaved below rounding) of both ends when at most (n - 1) / 2 are not. */
+static int keeps_all(const double *vals, int64_t n, const soxs_set *s)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        lo = MIN(lo, vals[j]);
+        hi = MAX(hi, vals[j]);
+    }
+    double lim = s->kstack * sigma_at(lo, s) * (1.0 - 1e-9);
+    int64_t far_lo = 0, far_hi = 0;
+    for (int64_t j = 0; j < n; j++) {
+        far_lo += (hi - vals[j]) > lim;
+        far_hi += (vals[j] - lo) > lim;
+    }
+    int64_t k = (n - 1) / 2;
+    return lim >= 0.0 && far_lo <= k && far_hi <= k;
+}
+
+/* Frame clipping of the n samples: the number kept, in kept in frame order
+ * (all of them where it would keep none). */
+static int64_t frame_clip(const double *vals, const int64_t *fidx, int64_t n,
+                          const soxs_set *s, double *kept, double *band)
+{
+    int64_t nclean = 0;
+    for (int64_t j = 0; j < n; j++) {
+        kept[nclean] = vals[j];
+        nclean += !rogue(vals[j], fidx[j], s);
+    }
+    if (nclean == n)
+        return n;                       /* no rogue sample: nothing to reject */
+    double med = nclean > 0 ? soxs_median(kept, nclean, band) : soxs_median(vals, n, band);
+    double lim = s->kframe * sigma_at(med, s);
+    int64_t m = 0;
+    for (int64_t j = 0; j < n; j++) {
+        kept[m] = vals[j];
+        m += !(rogue(vals[j], fidx[j], s) && fabs(vals[j] - med) > lim);
+    }
+    if (m == 0)
+        memcpy(kept, vals, (size_t)n * sizeof(double));
+    return m > 0 ? m : n;
+}
+
+/* Stacked clipping of the m samples kept: the number kept.  Kept samples
+ * move down in place, in their order; where none would be kept, none moved. */
+static int64_t stack_clip(double *kept, int64_t m, const soxs_set *s, double *band)
+{
+    if (keeps_all(kept, m, s))
+        return m;
+    for (int64_t it = 0; it < s->iterations; it++) {
+        double med = soxs_median(kept, m, band);
+        double lim = s->kstack * sigma_at(med, s);
+        int64_t m2 = 0;
+        for (int64_t j = 0; j < m; j++) {
+            if (fabs(kept[j] - med) <= lim) {
+                kept[m2] = kept[j];
+                m2++;
+            }
+        }
+        if (m2 == m || m2 == 0)
+            break;
+        m = m2;
+    }
+    return m;
+}
+
+/* Frame f's samples of a work item into each pixel's running (valid, rogue)
+ * counts, (sum, least, greatest) and flags, in electrons, as gather collects
+ * them pixel by pixel.  Branch-free, so it runs on SIMD lanes; built for
+ * the widest vector unit the host has. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void scan(const float *restrict row, int64_t w, int64_t f, const soxs_set *s,
+                 const float *restrict off, int32_t *restrict nvalid,
+                 int32_t *restrict nrogue, double *restrict total, double *restrict lo,
+                 double *restrict hi, uint8_t *restrict qq)
+{
+    const double scale = s->scale[f], offset = s->offset[f], satv = s->satv[f];
+    const double level = s->level[f], flim = s->kframe * s->fsigma[f];
+    const uint8_t sat = s->saturated, bad = s->badinput;
+    for (int64_t i = 0; i < w; i++) {
+        float raw = row[i];
+        int fin = (raw - raw) == 0.0f;      /* NaN and infinities give NaN */
+        int ok = fin & ((double)raw < satv);
+        double x = (double)raw * scale + offset - (double)off[i];
+        nvalid[i] += ok;
+        nrogue[i] += ok & (fabs(x - level) > flim);
+        total[i] += ok ? x : 0.0;
+        double low = ok ? x : INFINITY, high = ok ? x : -INFINITY;
+        lo[i] = low < lo[i] ? low : lo[i];
+        hi[i] = high > hi[i] ? high : hi[i];
+        qq[i] |= ok ? 0 : (fin ? sat : bad);
+    }
+}
+
+/* Store the mean of the m surviving samples of n valid ones: the QUAL flag
+ * it earns (LOWCOVER if too few survive). */
+static uint8_t finish(const soxs_block *b, int64_t p, double mean, int64_t m, int64_t n,
+                      const soxs_set *s)
+{
+    b->flux[p] = (float)mean;
+    b->err[p] = (float)sqrt((s->s_t2 + MAX(mean - s->lbar, 0.0)) / (double)m
+                            + (double)b->var[p]);
+    b->used[p] = (uint16_t)m;
+    b->rejected[p] = (uint16_t)(n - m);
+    return 2 * m < s->nframes ? s->lowcover : 0;
+}
+
+typedef struct {
+    const soxs_set *set;
+    const soxs_block *blk;
+    int64_t next;                /* the next work item, taken atomically */
+    int failed;
+} job;
+
+/* One thread's share: work items taken in turn until none is left. */
+static void *work(void *arg)
+{
+    job *jb = arg;
+    const soxs_set *s = jb->set;
+    const soxs_block *b = jb->blk;
+    int64_t nfr = s->nframes;
+    double spread = s->kstack * sqrt(s->s_t2);
+    /* a pixel's samples and scratch; the work item's counts, sums and flags */
+    double *vals = malloc((size_t)(3 * nfr + 3 * BLOCK) * sizeof(double));
+    int64_t *fidx = malloc((size_t)nfr * sizeof(int64_t));
+    int32_t *ns = malloc(2 * BLOCK * sizeof(int32_t));
+    uint8_t *qq = malloc(BLOCK);
+    if (!vals || !fidx || !ns || !qq) {
+        __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
+        free(vals), free(fidx), free(ns), free(qq);
+        return NULL;
+    }
+    double *kept = vals + nfr, *band = kept + nfr, *acc = band + nfr;
+    int64_t item;
+    while ((item = __atomic_fetch_add(&jb->next, 1, __ATOMIC_RELAXED)) * BLOCK < b->npix) {
+        int64_t p0 = item * BLOCK, w = MIN(b->npix, p0 + BLOCK) - p0;
+        for (int64_t i = 0; i < w; i++) {
+            ns[i] = ns[BLOCK + i] = 0;
+            acc[i] = 0.0;
+            acc[BLOCK + i] = INFINITY;
+            acc[2 * BLOCK + i] = -INFINITY;
+            qq[i] = 0;
+        }
+        for (int64_t f = 0; f < nfr; f++)
+            scan(b->stack + f * b->npix + p0, w, f, s, b->offset + p0, ns, ns + BLOCK, acc,
+                 acc + BLOCK, acc + 2 * BLOCK, qq);
+        for (int64_t i = 0; i < w; i++) {
+            int64_t p = p0 + i, n = ns[i];
+            if (n == 0) {
+                b->flux[p] = b->err[p] = NAN;
+                b->used[p] = b->rejected[p] = 0;
+                b->qual[p] = qq[i] | s->nodata | s->lowcover;
+                continue;
+            }
+            int64_t m = n;
+            double total = acc[i];
+            if (ns[BLOCK + i] > 0 || acc[2 * BLOCK + i] - acc[BLOCK + i] > spread) {
+                /* unless nothing can be clipped (no rogue sample, all within
+                 * kstack * s_t, the least limit, of the median): most pixels */
+                n = gather(b, p, s, vals, fidx);
+                m = stack_clip(kept, frame_clip(vals, fidx, n, s, kept, band), s, band);
+                total = 0.0;
+                for (int64_t j = 0; j < m; j++)
+                    total += kept[j];       /* in frame order, as the scan */
+            }
+            b->qual[p] = qq[i] | finish(b, p, total / (double)m, m, n, s);
+        }
+    }
+    free(vals), free(fidx), free(ns), free(qq);
+    return NULL;
+}
+
+/* Clip and combine one block of pixels on `threads` threads (this one among
+ * them): 0, or -1 where memory or a thread could not be had. */
+int soxs_clip_and_combine(const soxs_set *set, const soxs_block *blk, int threads)
+{
+    job jb = {set, blk, 0, 0};
+    int64_t items = (blk->npix + BLOCK - 1) / BLOCK;
+    int extra = (int)MIN((int64_t)MAX(threads, 1), MAX(items, (int64_t)1)) - 1;
+    pthread_t tids[extra > 0 ? extra : 1];
+    int started = 0;
+    while (started < extra && pthread_create(&tids[started], NULL, work, &jb) == 0)
+        started++;
+    work(&jb);
+    for (int t = 0; t < started; t++)
+        pthread_join(tids[t], NULL);
+    return jb.failed ? -1 : 0;
+}
+
+/* A least-significant-digit radix sort of n float32 values into out: three
+ * passes of 11 bits over keys that order as the values do (a negative
+ * value's bits all flip, a positive one's sign bit).  Finite values end in
+ * numpy.sort's order, -0.0 before 0.0: 0, or -1 without memory. */
+#define RADIX_BITS 11
+#define RADIX_BINS (1 << RADIX_BITS)
+
+int soxs_sort_float32(const float *x, int64_t n, float *out)
+{
+    uint32_t *keys = malloc((size_t)MAX(n, (int64_t)1) * sizeof(uint32_t));
+    uint32_t *other = (uint32_t *)out;      /* the same size: the second buffer */
+    int64_t *counts = malloc(RADIX_BINS * sizeof(int64_t));
+    if (!keys || !counts) {
+        free(keys), free(counts);
+        return -1;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, x + i, sizeof b);
+        keys[i] = b >> 31 ? ~b : b | 0x80000000u;
+    }
+    uint32_t *from = keys, *to = other;
+    for (int pass = 0; pass < 3; pass++) {
+        int shift = pass * RADIX_BITS;
+        memset(counts, 0, RADIX_BINS * sizeof(int64_t));
+        for (int64_t i = 0; i < n; i++)
+            counts[(from[i] >> shift) & (RADIX_BINS - 1)]++;
+        int64_t total = 0;
+        for (int d = 0; d < RADIX_BINS; d++) {
+            int64_t c = counts[d];
+            counts[d] = total;
+            total += c;
+        }
+        for (int64_t i = 0; i < n; i++)
+            to[counts[(from[i] >> shift) & (RADIX_BINS - 1)]++] = from[i];
+        uint32_t *t = from;
+        from = to;
+        to = t;
+    }
+    /* three passes: the sorted keys are in `other`, that is out */
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t k = from[i], b = k >> 31 ? k & 0x7FFFFFFFu : ~k;
+        memcpy(out + i, &b, sizeof b);
+    }
+    free(keys), free(counts);
+    return 0;
+}
+
+/* The module itself holds nothing: kernel.py loads this file with ctypes. */
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_kernel",
+    "soxs_mdark's compiled kernel and sort, called through ctypes (soxs_lib.core.kernel).",
+    -1, NULL, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__kernel(void)
+{
+    return PyModule_Create(&module);
+}
