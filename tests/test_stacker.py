@@ -222,8 +222,9 @@ def _mapped_kb(path: Path) -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs /proc")
 def test_a_mapped_frame_keeps_only_the_rows_being_read_mapped(nir):
-    """Read in blocks of rows, a frame's pages before the block are let go:
-    the memory a frame holds is about a block, not the frame (16 MB)."""
+    """Read in blocks of rows, a frame's pages before the block asked for
+    the time before are let go: the memory a frame holds is about two
+    blocks (the one the kernel reads, the next), not the frame (16 MB)."""
     from soxs_lib.io.rawimage import RawImage
     truth, _ = nir
     path = truth.paths[0].resolve()

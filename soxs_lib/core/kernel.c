@@ -31,15 +31,23 @@ typedef struct {
     uint8_t saturated, badinput, nodata, lowcover;         /* QUAL flags */
 } soxs_set;
 
-/* One block of pixels of all frames and where the master goes (kernel.py's
- * Block mirrors it); every array is contiguous. */
+/* How a frame's values are stored (kernel.py's _STORED maps numpy's types
+ * to these): native float32, or FITS's big-endian types. */
+enum { F4, F4BE, F8BE, U1, I2BE, I4BE, I8BE };
+static const int64_t ITEMSIZE[] = {4, 4, 8, 1, 2, 4, 8};
+
+/* A block of rows of the region of all frames, in their stored type, and
+ * where the master goes (kernel.py's Block mirrors it); each output array
+ * holds nrows x ncol values, contiguous. */
 typedef struct {
-    const float *stack;          /* (nframes, npix) raw values */
-    const float *offset, *var;   /* (npix) master-bias offset and variance, e- */
-    float *flux, *err;           /* (npix) */
-    uint16_t *used, *rejected;   /* (npix) */
-    uint8_t *qual;               /* (npix) */
-    int64_t npix;
+    const char *const *rows;     /* per frame: the block's first value */
+    const int64_t *stride;       /* per frame: bytes from a row to the next */
+    const int32_t *type;         /* per frame: how its values are stored */
+    const float *offset, *var;   /* master-bias offset and variance, e- */
+    float *flux, *err;
+    uint16_t *used, *rejected;
+    uint8_t *qual;
+    int64_t nrows, ncol;
 } soxs_block;
 
 static inline double sigma_at(double med, const soxs_set *s)
@@ -62,16 +70,56 @@ static inline int rogue(double x, int64_t f, const soxs_set *s)
     return fabs(x - s->level[f]) > s->kframe * s->fsigma[f];
 }
 
-/* The valid samples of pixel p in electrons into vals (their frames into
- * fidx), in frame order: their number. */
-static int64_t gather(const soxs_block *b, int64_t p, const soxs_set *s, double *vals,
-                      int64_t *fidx)
+/* w values stored as `type` at src into dst, as numpy converts them to
+ * float32 (a byte swap, then C's conversion). */
+static void decode(const char *src, int32_t type, int64_t w, float *restrict dst)
+{
+#define SWAPPED(T, U, SWAP)                                                     \
+    for (int64_t i = 0; i < w; i++) {                                           \
+        U u;                                                                    \
+        T v;                                                                    \
+        memcpy(&u, src + i * (int64_t)sizeof u, sizeof u);                      \
+        u = SWAP(u);                                                            \
+        memcpy(&v, &u, sizeof v);                                               \
+        dst[i] = (float)v;                                                      \
+    }
+    switch (type) {
+    case F4:
+        memcpy(dst, src, (size_t)w * sizeof(float));
+        break;
+    case F4BE:
+        SWAPPED(float, uint32_t, __builtin_bswap32)
+        break;
+    case F8BE:
+        SWAPPED(double, uint64_t, __builtin_bswap64)
+        break;
+    case U1:
+        for (int64_t i = 0; i < w; i++)
+            dst[i] = (float)(uint8_t)src[i];
+        break;
+    case I2BE:
+        SWAPPED(int16_t, uint16_t, __builtin_bswap16)
+        break;
+    case I4BE:
+        SWAPPED(int32_t, uint32_t, __builtin_bswap32)
+        break;
+    default:
+        SWAPPED(int64_t, uint64_t, __builtin_bswap64)
+    }
+#undef SWAPPED
+}
+
+/* The valid samples of the work item's pixel i (tile: each frame's w
+ * values of the item, BLOCK apart) in electrons into vals (their frames
+ * into fidx), in frame order: their number. */
+static int64_t gather(const float *tile, int64_t i, float off, const soxs_set *s,
+                      double *vals, int64_t *fidx)
 {
     int64_t n = 0;
     for (int64_t f = 0; f < s->nframes; f++) {
-        float raw = b->stack[f * b->npix + p];
+        float raw = tile[f * BLOCK + i];
         if (usable(raw, f, s)) {
-            vals[n] = electrons(raw, f, s, b->offset[p]);
+            vals[n] = electrons(raw, f, s, off);
             fidx[n] = f;
             n++;
         }
@@ -284,20 +332,28 @@ static void *work(void *arg)
     const soxs_block *b = jb->blk;
     int64_t nfr = s->nframes;
     double spread = s->kstack * sqrt(s->s_t2);
-    /* a pixel's samples and scratch; the work item's counts, sums and flags */
+    /* a pixel's samples and scratch; the work item's values of every frame,
+     * counts, sums and flags */
     double *vals = malloc((size_t)(3 * nfr + 3 * BLOCK) * sizeof(double));
     int64_t *fidx = malloc((size_t)nfr * sizeof(int64_t));
+    float *tile = malloc((size_t)(nfr * BLOCK) * sizeof(float));
     int32_t *ns = malloc(2 * BLOCK * sizeof(int32_t));
     uint8_t *qq = malloc(BLOCK);
-    if (!vals || !fidx || !ns || !qq) {
+    if (!vals || !fidx || !tile || !ns || !qq) {
         __atomic_store_n(&jb->failed, 1, __ATOMIC_RELAXED);
-        free(vals), free(fidx), free(ns), free(qq);
+        free(vals), free(fidx), free(tile), free(ns), free(qq);
         return NULL;
     }
     double *kept = vals + nfr, *band = kept + nfr, *acc = band + nfr;
-    int64_t item;
-    while ((item = __atomic_fetch_add(&jb->next, 1, __ATOMIC_RELAXED)) * BLOCK < b->npix) {
-        int64_t p0 = item * BLOCK, w = MIN(b->npix, p0 + BLOCK) - p0;
+    int64_t per_row = (b->ncol + BLOCK - 1) / BLOCK, item;
+    while ((item = __atomic_fetch_add(&jb->next, 1, __ATOMIC_RELAXED)) < per_row * b->nrows) {
+        /* a work item: up to BLOCK pixels of one row */
+        int64_t r = item / per_row, c = (item % per_row) * BLOCK;
+        int64_t p0 = r * b->ncol + c, w = MIN(b->ncol - c, BLOCK);
+        for (int64_t f = 0; f < nfr; f++) {
+            decode(b->rows[f] + r * b->stride[f] + c * ITEMSIZE[b->type[f]], b->type[f], w,
+                   tile + f * BLOCK);
+        }
         for (int64_t i = 0; i < w; i++) {
             ns[i] = ns[BLOCK + i] = 0;
             acc[i] = 0.0;
@@ -306,8 +362,8 @@ static void *work(void *arg)
             qq[i] = 0;
         }
         for (int64_t f = 0; f < nfr; f++)
-            scan(b->stack + f * b->npix + p0, w, f, s, b->offset + p0, ns, ns + BLOCK, acc,
-                 acc + BLOCK, acc + 2 * BLOCK, qq);
+            scan(tile + f * BLOCK, w, f, s, b->offset + p0, ns, ns + BLOCK, acc, acc + BLOCK,
+                 acc + 2 * BLOCK, qq);
         for (int64_t i = 0; i < w; i++) {
             int64_t p = p0 + i, n = ns[i];
             if (n == 0) {
@@ -321,7 +377,7 @@ static void *work(void *arg)
             if (ns[BLOCK + i] > 0 || acc[2 * BLOCK + i] - acc[BLOCK + i] > spread) {
                 /* unless nothing can be clipped (no rogue sample, all within
                  * kstack * s_t, the least limit, of the median): most pixels */
-                n = gather(b, p, s, vals, fidx);
+                n = gather(tile, i, b->offset[p], s, vals, fidx);
                 m = stack_clip(kept, frame_clip(vals, fidx, n, s, kept, band), s, band);
                 total = 0.0;
                 for (int64_t j = 0; j < m; j++)
@@ -330,7 +386,7 @@ static void *work(void *arg)
             b->qual[p] = qq[i] | finish(b, p, total / (double)m, m, n, s);
         }
     }
-    free(vals), free(fidx), free(ns), free(qq);
+    free(vals), free(fidx), free(tile), free(ns), free(qq);
     return NULL;
 }
 
@@ -339,7 +395,7 @@ static void *work(void *arg)
 int soxs_clip_and_combine(const soxs_set *set, const soxs_block *blk, int threads)
 {
     job jb = {set, blk, 0, 0};
-    int64_t items = (blk->npix + BLOCK - 1) / BLOCK;
+    int64_t items = (blk->ncol + BLOCK - 1) / BLOCK * blk->nrows;
     int extra = (int)MIN((int64_t)MAX(threads, 1), MAX(items, (int64_t)1)) - 1;
     pthread_t tids[extra > 0 ? extra : 1];
     int started = 0;

@@ -57,8 +57,20 @@ class _Set(ctypes.Structure):
 
 class _Block(ctypes.Structure):
     # kernel.c's soxs_block, field for field
-    _fields_ = [("stack", _P), ("offset", _P), ("var", _P), ("flux", _P), ("err", _P),
-                ("used", _P), ("rejected", _P), ("qual", _P), ("npix", _I64)]
+    _fields_ = [("rows", _P), ("stride", _P), ("type", _P), ("offset", _P), ("var", _P),
+                ("flux", _P), ("err", _P), ("used", _P), ("rejected", _P), ("qual", _P),
+                ("nrows", _I64), ("ncol", _I64)]
+
+
+# how a frame's values may be stored: kernel.c's codes (its enum's order)
+_STORED = {np.dtype(t): code for code, t in
+           enumerate(("=f4", ">f4", ">f8", "u1", ">i2", ">i4", ">i8"))}
+
+
+def stored(dtype) -> bool:
+    """Whether the kernel reads values stored as ``dtype`` (native float32
+    and FITS's big-endian types: every BITPIX)."""
+    return np.dtype(dtype) in _STORED
 
 
 def _load() -> ctypes.CDLL:
@@ -117,46 +129,62 @@ class StackSet:
         return self.c.nframes
 
 
-def clip_and_combine(kset: StackSet, stack: np.ndarray, pix: tuple, out: tuple,
+def clip_and_combine(kset: StackSet, rows: list, c0: int, pix: tuple, out: tuple,
                      threads: int) -> None:
-    """Clip and combine one block of pixels.
+    """Clip and combine a block of rows of all frames.
 
-    Each work item of 512 pixels is first scanned frame by frame; a pixel
-    that nothing can clip is finished from the scan, the others are gathered
-    and clipped one by one.
+    Each work item of up to 512 pixels of a row is read from each frame and
+    scanned frame by frame; a pixel that nothing can clip is finished from
+    the scan, the others are gathered and clipped one by one.
 
     Parameters
     ----------
     kset : StackSet
         The frames and the clipping.
-    stack : numpy.ndarray
-        (N, P) float32 raw values (BSCALE/BZERO not applied), C-contiguous;
-        electrons are ``stack * scale[f] + offset[f] - pix[0][p]``, and a
-        sample at or above the frame's saturation value is saturated.
+    rows : list of numpy.ndarray
+        Per frame, the block's rows, (R, columns) in the stored type
+        (``stored``: native float32 or big-endian FITS values), BSCALE and
+        BZERO not applied; each row's values contiguous.  Electrons are
+        ``value * scale[f] + offset[f] - pix[0][p]`` of the value as
+        float32, and a value at or above the frame's saturation value is
+        saturated.
+    c0 : int
+        The first column of the region: each row's ``C`` columns from it
+        are stacked, ``C`` the length of the outputs' rows.
     pix : tuple of numpy.ndarray
         (offset, variance): a master bias's offset (e-) and variance (e-^2)
-        per pixel, float32, P each.
+        per pixel, float32, (R, C) each.
     out : tuple of numpy.ndarray
-        Written, P each: FLUX and ERR (float32), samples used and rejected
-        (uint16), QUAL (uint8).
+        Written, (R, C) each: FLUX and ERR (float32), samples used and
+        rejected (uint16), QUAL (uint8).
     threads : int
         Threads to run on, this one among them.
 
     Raises
     ------
     ValueError
-        An array is not of its type and size, or not contiguous.
+        Not one block of rows per frame, a type the kernel does not read,
+        or an array not of its type and size, or not contiguous.
     MemoryError
         The kernel found no memory for its scratch.
     """
-    nfr, npix = stack.shape
-    if nfr != kset.nframes:
-        raise ValueError(f"the kernel takes {kset.nframes} frames, not {nfr}")
-    arrays = [(stack, np.float32, nfr * npix), (pix[0], np.float32, npix),
-              (pix[1], np.float32, npix), (out[0], np.float32, npix),
-              (out[1], np.float32, npix), (out[2], np.uint16, npix),
-              (out[3], np.uint16, npix), (out[4], np.uint8, npix)]
-    block = _Block(*(_address(*a) for a in arrays), npix)
+    nrows, ncol = out[0].shape
+    if len(rows) != kset.nframes:
+        raise ValueError(f"the kernel takes {kset.nframes} frames, not {len(rows)}")
+    for r in rows:
+        if r.dtype not in _STORED or r.shape[0] != nrows or r.shape[1] < c0 + ncol \
+                or r.strides[1] != r.dtype.itemsize:
+            raise ValueError(f"the kernel takes {nrows} rows of at least {c0 + ncol} "
+                             f"contiguous values, not {r.shape} of {r.dtype}")
+    firsts = (_P * len(rows))(*(r.ctypes.data + c0 * r.dtype.itemsize for r in rows))
+    strides = (_I64 * len(rows))(*(r.strides[0] for r in rows))
+    types = (ctypes.c_int32 * len(rows))(*(_STORED[r.dtype] for r in rows))
+    size = nrows * ncol
+    arrays = [(pix[0], np.float32, size), (pix[1], np.float32, size),
+              (out[0], np.float32, size), (out[1], np.float32, size),
+              (out[2], np.uint16, size), (out[3], np.uint16, size), (out[4], np.uint8, size)]
+    block = _Block(ctypes.addressof(firsts), ctypes.addressof(strides),
+                   ctypes.addressof(types), *(_address(*a) for a in arrays), nrows, ncol)
     if _lib.soxs_clip_and_combine(ctypes.byref(kset.c), ctypes.byref(block), int(threads)):
         raise MemoryError("the stacking kernel found no memory for its scratch")
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from soxs_lib.config.params import thread_count
-from soxs_lib.core.kernel import StackSet, clip_and_combine
+from soxs_lib.core.kernel import StackSet, clip_and_combine, stored
 from soxs_lib.core.model import FrameModel, StackResult
 
 
@@ -21,15 +21,15 @@ class ArrayImage:
     to the kernel as files."""
 
     def __init__(self, data: np.ndarray):
-        self.data = np.ascontiguousarray(data)
+        # a type the kernel does not read is held as float32, as it would
+        # convert it
+        self.data = np.ascontiguousarray(data, None if stored(data.dtype) else np.float32)
         self.dtype, self.shape = self.data.dtype, self.data.shape
 
-    def read_rows_raw(self, r0: int, r1: int, out: np.ndarray | None = None) -> np.ndarray:
-        """Rows [r0, r1), copied into ``out`` if given."""
-        if out is None:
-            return self.data[r0:r1].copy()
-        out[...] = self.data[r0:r1]
-        return out
+    def read_rows_raw(self, r0: int, r1: int, _out: np.ndarray | None = None) -> np.ndarray:
+        """Rows [r0, r1): a view (a buffer to read into, the third argument
+        of ``RawImage.read_rows_raw``, is not needed)."""
+        return self.data[r0:r1]
 
 
 def stack_arrays(stack: np.ndarray, model: FrameModel, clipping: tuple, bias=None,
@@ -51,12 +51,6 @@ def stack_arrays(stack: np.ndarray, model: FrameModel, clipping: tuple, bias=Non
     n, ny, nx = stack.shape
     return stack_frames([ArrayImage(f) for f in stack], (0, ny, 0, nx), model, clipping,
                         max(1, stack.nbytes) * 2, bias, threads)
-
-
-def _block(buf: np.ndarray, nfr: int, rows: int, ncol: int) -> np.ndarray:
-    """(nfr, rows * ncol) contiguous at the start of the flat ``buf``: the
-    kernel's rows run on SIMD lanes only when they are contiguous."""
-    return buf[: nfr * rows * ncol].reshape(nfr, rows * ncol)
 
 
 def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes: int,
@@ -100,25 +94,23 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
     """
     r0, r1, c0, c1 = region
     nfr, ncol = len(images), c1 - c0
-    rows = int(max(1, min(r1 - r0, chunk_bytes // (2 * nfr * ncol * 4))))
+    row_bytes = max(img.shape[1] * img.dtype.itemsize for img in images)
+    rows = int(max(1, min(r1 - r0, chunk_bytes // (2 * nfr * row_bytes))))
     sums, counts, qual = out or (np.empty((2, r1 - r0, ncol), np.float32),   # FLUX, ERR
                                  np.empty((2, r1 - r0, ncol), np.uint16),    # used, rejected
                                  np.empty((r1 - r0, ncol), np.uint8))
     pix = (np.zeros((2, r1 - r0, ncol), np.float32) if bias is None else
            np.asarray(bias, np.float32))
-    raw_bufs = {}      # one per stored type: each frame's rows are copied at once
+    # two blocks of each frame's rows, for the images read into memory (a
+    # mapped frame's or an array's rows are views: these stay untouched)
+    bufs = [[np.empty((rows, img.shape[1]), img.dtype) for img in images] for _ in range(2)]
 
-    def read(a, b, buf):
-        block = _block(buf, nfr, b - a, ncol)
-        for f, img in enumerate(images):
-            if img.dtype not in raw_bufs:
-                raw_bufs[img.dtype] = np.empty((rows, img.shape[1]), img.dtype)
-            raw = img.read_rows_raw(a, b, raw_bufs[img.dtype][: b - a])
-            np.copyto(block[f].reshape(b - a, ncol), raw[:, c0:c1], casting="unsafe")
-        return block
+    def read(a, b, slot):
+        block = [img.read_rows_raw(a, b, buf[: b - a]) for img, buf in zip(images, slot, strict=True)]
+        # a type the kernel does not read goes as numpy converts it
+        return [r if stored(r.dtype) else r.astype(np.float32) for r in block]
 
     kset, nthreads = StackSet(model, clipping), thread_count(threads)
-    bufs = [np.empty(nfr * rows * ncol, np.float32) for _ in range(2)]
     starts = list(range(r0, r1, rows))
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(read, starts[0], min(starts[0] + rows, r1), bufs[0])
@@ -129,7 +121,7 @@ def stack_frames(images, region, model: FrameModel, clipping: tuple, chunk_bytes
                 na = starts[k + 1]
                 pending = pool.submit(read, na, min(na + rows, r1), bufs[(k + 1) % 2])
             sl = slice(a - r0, b - r0)
-            clip_and_combine(kset, block, (pix[0, sl], pix[1, sl]),
+            clip_and_combine(kset, block, c0, (pix[0, sl], pix[1, sl]),
                              (sums[0, sl], sums[1, sl], counts[0, sl], counts[1, sl], qual[sl]),
                              nthreads)
     return StackResult(sums[0], sums[1], counts[0], qual, counts[1])

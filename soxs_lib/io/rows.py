@@ -114,9 +114,10 @@ class RowReader:
     """An opened ``RowSource``, with ``RawImage``'s ``dtype``, ``shape`` and
     ``read_rows_raw``; ``close()`` releases it.  The file is mapped: its
     size is checked first, so that no row lies beyond its end.  Rows are
-    read in increasing order: those before the rows asked for are let go,
-    so that the pages mapped stay those of about one block of rows, however
-    large the frame."""
+    read in increasing order: those before the rows asked for the time
+    before (which the kernel may still read while the next block is asked
+    for) are let go, so that the pages mapped stay those of about two
+    blocks of rows, however large the frame."""
 
     def __init__(self, fd: int, source: RowSource):
         self.path = source.path
@@ -130,15 +131,16 @@ class RowReader:
         self._values = np.frombuffer(self._map, self.dtype, count,
                                      source.offset).reshape(self.shape)
         self._row_bytes = self.shape[1] * self.dtype.itemsize
-        self._offset, self._released = source.offset, 0
+        self._offset, self._released, self._last = source.offset, 0, 0
 
     def read_rows_raw(self, r0: int, r1: int, _out: np.ndarray | None = None) -> np.ndarray:
         """Rows [r0, r1) in the stored type, unscaled: a read-only view of
         the mapped file (a buffer to read into, the third argument of
         ``RawImage.read_rows_raw``, is not needed).  The pages wholly
-        before row ``r0`` are unmapped (the file keeps them: a row read
-        again is mapped again)."""
-        before = (self._offset + r0 * self._row_bytes) // mmap.PAGESIZE * mmap.PAGESIZE
+        before the first row asked for the time before are unmapped (the
+        file keeps them: a row read again is mapped again)."""
+        last, self._last = self._last, r0
+        before = (self._offset + last * self._row_bytes) // mmap.PAGESIZE * mmap.PAGESIZE
         if before > self._released:
             try:
                 self._map.madvise(mmap.MADV_DONTNEED, self._released, before - self._released)
