@@ -71,7 +71,8 @@ static inline int rogue(double x, int64_t f, const soxs_set *s)
 }
 
 /* w values stored as `type` at src into dst, as numpy converts them to
- * float32 (a byte swap, then C's conversion). */
+ * float32 (a byte swap, then C's conversion); on vector lanes, as scan. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static void decode(const char *src, int32_t type, int64_t w, float *restrict dst)
 {
 #define SWAPPED(T, U, SWAP)                                                     \
@@ -209,9 +210,15 @@ double soxs_median(const double *v, int64_t m, double *band)
     return m % 2 == 1 ? lo : 0.5 * (lo + hi);
 }
 
+/* The limit of stacked clipping at the least sample lo, the least any
+ * median of the samples gives, shaved below rounding. */
+static inline double least_limit(double lo, const soxs_set *s)
+{
+    return s->kstack * sigma_at(lo, s) * (1.0 - 1e-9);
+}
+
 /* Whether stacked clipping keeps all n samples, without a median: each is
- * within lim (the limit at the least sample, the least any median gives,
- * shaved below rounding) of both ends when at most (n - 1) / 2 are not. */
+ * within least_limit of both ends when at most (n - 1) / 2 are not. */
 static int keeps_all(const double *vals, int64_t n, const soxs_set *s)
 {
     double lo = INFINITY, hi = -INFINITY;
@@ -219,7 +226,7 @@ static int keeps_all(const double *vals, int64_t n, const soxs_set *s)
         lo = MIN(lo, vals[j]);
         hi = MAX(hi, vals[j]);
     }
-    double lim = s->kstack * sigma_at(lo, s) * (1.0 - 1e-9);
+    double lim = least_limit(lo, s);
     int64_t far_lo = 0, far_hi = 0;
     for (int64_t j = 0; j < n; j++) {
         far_lo += (hi - vals[j]) > lim;
@@ -373,10 +380,13 @@ static void *work(void *arg)
                 continue;
             }
             int64_t m = n;
-            double total = acc[i];
-            if (ns[BLOCK + i] > 0 || acc[2 * BLOCK + i] - acc[BLOCK + i] > spread) {
-                /* unless nothing can be clipped (no rogue sample, all within
-                 * kstack * s_t, the least limit, of the median): most pixels */
+            double total = acc[i], range = acc[2 * BLOCK + i] - acc[BLOCK + i];
+            if (ns[BLOCK + i] > 0
+                || (range > spread && range > least_limit(acc[BLOCK + i], s))) {
+                /* unless nothing can be clipped: no rogue sample, and all
+                 * within kstack * s_t (the least limit of any pixel) or the
+                 * pixel's least limit of each other, where keeps_all keeps
+                 * them all: most pixels */
                 n = gather(tile, i, b->offset[p], s, vals, fidx);
                 m = stack_clip(kept, frame_clip(vals, fidx, n, s, kept, band), s, band);
                 total = 0.0;
