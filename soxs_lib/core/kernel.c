@@ -236,6 +236,26 @@ static int keeps_all(const double *vals, int64_t n, const soxs_set *s)
     return lim >= 0.0 && far_lo <= k && far_hi <= k;
 }
 
+/* Whether frame clipping keeps every rogue sample of the n, without the
+ * median of the nclean others (clean): each rogue one is within the limit at
+ * the least clean sample of both the least and the greatest.  The median
+ * lies between those two, and the distance to it and the limit at it are
+ * monotonic in it, rounding included: then none is rejected. */
+static int keeps_rogues(const double *vals, const int64_t *fidx, int64_t n,
+                        const double *clean, int64_t nclean, const soxs_set *s)
+{
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t j = 0; j < nclean; j++) {
+        lo = MIN(lo, clean[j]);
+        hi = MAX(hi, clean[j]);
+    }
+    double lim = s->kframe * sigma_at(lo, s);
+    for (int64_t j = 0; j < n; j++)
+        if (rogue(vals[j], fidx[j], s) && (fabs(vals[j] - lo) > lim || fabs(vals[j] - hi) > lim))
+            return 0;
+    return 1;
+}
+
 /* Frame clipping of the n samples: the number kept, in kept in frame order
  * (all of them where it would keep none). */
 static int64_t frame_clip(const double *vals, const int64_t *fidx, int64_t n,
@@ -246,8 +266,10 @@ static int64_t frame_clip(const double *vals, const int64_t *fidx, int64_t n,
         kept[nclean] = vals[j];
         nclean += !rogue(vals[j], fidx[j], s);
     }
-    if (nclean == n)
-        return n;                       /* no rogue sample: nothing to reject */
+    if (nclean == n || (nclean > 0 && keeps_rogues(vals, fidx, n, kept, nclean, s))) {
+        memcpy(kept, vals, (size_t)n * sizeof(double));
+        return n;                       /* nothing to reject */
+    }
     double med = nclean > 0 ? soxs_median(kept, nclean, band) : soxs_median(vals, n, band);
     double lim = s->kframe * sigma_at(med, s);
     int64_t m = 0;
