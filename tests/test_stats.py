@@ -183,3 +183,20 @@ def test_clipped_stats_with_the_compiled_sort_are_numpy_s():
     b[5, 9] = 5000.0
     assert stats.pair_noise(a, b, 3.0, 5, sort_float32) == stats.pair_noise(a, b, 3.0, 5, np.sort)
     assert stats.clipped_stats(a, 3.0, 5, sort_float32) == stats.clipped_stats(a, 3.0, 5, np.sort)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_band_is_what_numpy_masks_give(dtype):
+    from soxs_lib.core.kernel import band
+    rng = np.random.default_rng(21)
+    x = np.rint(rng.normal(0, 20, 300_001)).astype(dtype)       # ties at the ends
+    lo, hi = dtype(-3), dtype(5)
+    inside = (x >= lo) & (x <= hi)
+    below, size, got = band(x, lo, hi, x.size // 4)
+    assert (below, size) == (int((x < lo).sum()), int(inside.sum()))
+    np.testing.assert_array_equal(got, x[inside])
+    assert got.dtype == x.dtype
+    below, size, got = band(x, lo, hi, size - 1)      # one more than wanted: none given
+    assert got is None and size == int(inside.sum()) and below == int((x < lo).sum())
+    below, size, got = band(x[:0], lo, hi, 0)
+    assert (below, size, got.size) == (0, 0, 0)

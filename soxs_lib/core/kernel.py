@@ -83,6 +83,9 @@ def _load() -> ctypes.CDLL:
     lib.soxs_clip_and_combine.argtypes = [ctypes.POINTER(_Set), ctypes.POINTER(_Block),
                                           ctypes.c_int]
     lib.soxs_sort_float32.argtypes = [_P, _I64, _P]
+    lib.soxs_band_float32.argtypes = [_P, _I64, ctypes.c_float, ctypes.c_float, _P, _I64,
+                                      ctypes.POINTER(_I64)]
+    lib.soxs_band_float32.restype = _I64
     lib.soxs_median.argtypes = [_P, _I64, _P]
     lib.soxs_median.restype = _F64
     return lib
@@ -221,6 +224,40 @@ def sort_float32(x: np.ndarray) -> np.ndarray:
     if _lib.soxs_sort_float32(x.ctypes.data, x.size, out.ctypes.data):
         raise MemoryError(f"no memory to sort {x.size} values")
     return out
+
+
+def band(x: np.ndarray, lo, hi, cap: int) -> tuple:
+    """The values of ``x`` within [lo, hi], and how many lie below.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        1-D values, NaN-free; float32 ones are scanned in one compiled
+        pass, others by numpy.
+    lo, hi : float
+        The band, ends included (of ``x``'s type).
+    cap : int
+        The most values wanted.
+
+    Returns
+    -------
+    below : int
+        Values less than ``lo``.
+    size : int
+        Values within the band.
+    inside : numpy.ndarray or None
+        Those values in their order; None if there are more than ``cap``.
+    """
+    if x.dtype != np.float32 or x.ndim != 1:
+        inside = (x >= lo) & (x <= hi)
+        size = int(np.count_nonzero(inside))
+        return int(np.count_nonzero(x < lo)), size, x[inside] if size <= cap else None
+    x = np.ascontiguousarray(x)
+    cap = max(0, min(cap, x.size))
+    out, below = np.empty(cap + 1, np.float32), _I64()
+    size = _lib.soxs_band_float32(x.ctypes.data, x.size, lo, hi, out.ctypes.data, cap,
+                                  ctypes.byref(below))
+    return below.value, size, out[:size] if size <= cap else None
 
 
 def median(v: np.ndarray) -> float:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from soxs_lib.core.kernel import sort_float32
+from soxs_lib.core.kernel import band, sort_float32
 
 MAD_TO_SIGMA = 1.482602218505602
 SAMPLE_PIXELS = 1 << 17   # pixels per frame for frame-level statistics (0.2% on a sigma)
@@ -136,7 +136,7 @@ def bracket(x: np.ndarray, lo_rank: int, hi_rank: int):
     n = x.size
     if n < _BRACKET_MIN:
         return None
-    sample = np.sort(x[::n // _SAMPLE])
+    sample = sort_float32(x[::n // _SAMPLE])
     m = sample.size
     margin = 5.0 * math.sqrt(m) + 1.0
     i0 = math.floor(lo_rank / n * m - margin)
@@ -144,16 +144,14 @@ def bracket(x: np.ndarray, lo_rank: int, hi_rank: int):
     if i0 < 0 or i1 >= m:
         return None
     lo, hi = sample[i0], sample[i1]
-    below = int(np.count_nonzero(x < lo))
-    inside = (x >= lo) & (x <= hi)
-    size = int(np.count_nonzero(inside))
+    below, size, inside = band(x, lo, hi, n // 4)
     if not below <= lo_rank < hi_rank + 1 <= below + size:
         return None     # missed: odds below 1e-20
-    if size <= n // 4:
-        return below, np.sort(x[inside])
+    if inside is not None:
+        return below, sort_float32(inside)
     # many ties at an end of the band (values on a grid, as ERR): sort only
     # what lies between the ends
-    between = np.sort(x[(x > lo) & (x < hi)])
+    between = sort_float32(x[(x > lo) & (x < hi)])
     if between.size > n // 4:
         return None     # partition instead
     at_lo = int(np.count_nonzero(x == lo))
