@@ -256,6 +256,25 @@ static int keeps_rogues(const double *vals, const int64_t *fidx, int64_t n,
     return 1;
 }
 
+/* keeps_all for the n valid samples of the work item's pixel i when frame
+ * clipping keeps them all (none is rogue), read from the tile as gather
+ * reads them; lo and hi: their least and greatest, from the scan. */
+static int tile_keeps_all(const float *tile, int64_t i, float off, const soxs_set *s,
+                          double lo, double hi, int64_t n)
+{
+    double lim = least_limit(lo, s);
+    int64_t far_lo = 0, far_hi = 0;
+    for (int64_t f = 0; f < s->nframes; f++) {
+        float raw = tile[f * BLOCK + i];
+        double x = electrons(raw, f, s, off);
+        int ok = usable(raw, f, s);
+        far_lo += ok & ((hi - x) > lim);
+        far_hi += ok & ((x - lo) > lim);
+    }
+    int64_t k = (n - 1) / 2;
+    return lim >= 0.0 && far_lo <= k && far_hi <= k;
+}
+
 /* Frame clipping of the n samples: the number kept, in kept in frame order
  * (all of them where it would keep none). */
 static int64_t frame_clip(const double *vals, const int64_t *fidx, int64_t n,
@@ -402,13 +421,12 @@ static void *work(void *arg)
                 continue;
             }
             int64_t m = n;
-            double total = acc[i], range = acc[2 * BLOCK + i] - acc[BLOCK + i];
+            double total = acc[i], lo = acc[BLOCK + i], hi = acc[2 * BLOCK + i];
             if (ns[BLOCK + i] > 0
-                || (range > spread && range > least_limit(acc[BLOCK + i], s))) {
+                || (hi - lo > spread && !tile_keeps_all(tile, i, b->offset[p], s, lo, hi, n))) {
                 /* unless nothing can be clipped: no rogue sample, and all
-                 * within kstack * s_t (the least limit of any pixel) or the
-                 * pixel's least limit of each other, where keeps_all keeps
-                 * them all: most pixels */
+                 * within kstack * s_t (the least limit of any pixel) of each
+                 * other, or kept whole by keeps_all: most pixels */
                 n = gather(tile, i, b->offset[p], s, vals, fidx);
                 m = stack_clip(kept, frame_clip(vals, fidx, n, s, kept, band), s, band);
                 total = 0.0;
