@@ -203,3 +203,16 @@ def test_every_stored_type_stacks_as_its_float32_values(stored):
     for name in ("flux", "err", "nused", "qual", "nrej"):
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
     assert (got.nused < n).any()
+
+
+def test_without_rogue_samples_stacked_clipping_still_rejects_a_far_group():
+    """No sample is rogue (the frames' sigma is wide), so the pixel is
+    decided without frame clipping: two samples far from the three others
+    are rejected by stacked clipping; a pixel whose spread exceeds the
+    noise but whose ends are each within the limit of the others keeps
+    every sample."""
+    wide = model(5, s_t=3.0, level=10.0, fsigma=1e6, lbar=1e6)
+    r = combine([10, 10, 10, 60, 60], wide)
+    assert r.flux[0] == pytest.approx(10.0) and r.nused[0] == 3 and r.nrej[0] == 2
+    r = combine([0, 8, 8, 8, 16], wide)           # range 16 > 5 * 3, ends within 15
+    assert r.flux[0] == pytest.approx(8.0) and r.nused[0] == 5 and r.nrej[0] == 0
