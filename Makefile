@@ -9,8 +9,8 @@ EXAMPLE := example
 
 install: $(STAMP)
 
-# the editable install compiles the kernel (soxs_lib/core/kernel.c) in place
-$(STAMP): setup.cfg setup.py pyproject.toml soxs_lib/core/kernel.c
+# the editable install compiles the kernel (soxs_lib/core/*.c) in place
+$(STAMP): setup.cfg setup.py pyproject.toml $(wildcard soxs_lib/core/*.c)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,dask,docs]'
