@@ -335,9 +335,8 @@ def test_prep_of_a_missing_or_unreadable_workspace(tmp_path, capsys, monkeypatch
 # -- reduce all ---------------------------------------------------------------------
 
 def _reduce(ws, *extra):
-    """``soxs reduce all`` as operators run it: its own process, which never
-    runs the kernel itself and forks its workers (pytest's process may have
-    run numba's OpenMP kernel, after which a forked process may not)."""
+    """``soxs reduce all`` as operators run it: its own process, which forks
+    its workers."""
     jobs = [] if "-j" in extra else ["-j", "2"]
     res = subprocess.run([str(SOXS), "reduce", "all", str(ws), *jobs, *map(str, extra)],
                          capture_output=True, text=True, timeout=600)
@@ -499,8 +498,8 @@ def _first_product(ws: Path, proc, seconds: float = 120.0) -> bool:
     return False
 
 
-# -j 1: one worker whose kernel runs on every core, so its OpenMP threads
-# exist when the signal comes; -j 2: one thread per worker
+# -j 1: one worker whose kernel runs on every core, so its threads may be
+# running when the signal comes; -j 2: one thread per worker
 @pytest.mark.parametrize("sig,jobs", [(signal.SIGTERM, 2), (signal.SIGINT, 2),
                                       (signal.SIGTERM, 1), (signal.SIGINT, 1)])
 def test_a_signal_in_the_middle_leaves_whole_products_and_a_consistent_database(

@@ -139,7 +139,7 @@ from soxs_lib.core import stats
 from soxs_lib.pipeline.stacker import StackProcess
 rng = np.random.default_rng(5)
 a, b, c = (rng.normal(2.0, 7.0, (40, 500)).astype(np.float32) for _ in range(3))
-stacker = StackProcess()                  # before numba loads here
+stacker = StackProcess()
 try:
     assert stacker.usable
     deadline = time.monotonic() + 120

@@ -2,8 +2,8 @@
 
 As each frame is measured here, the child measures the noise of its pair
 with the one before on the other core.  It then reads the frames itself
-(``io.rows``: no astropy, each frame mapped, its rows converted straight
-from the page cache) and writes the master into memory both processes map
+(``io.rows``: no astropy, each frame mapped, its stored values read by the
+kernel straight from the page cache) and writes the master into memory both processes map
 (a ``memfd``: it has no name, so nothing is left behind however the run
 ends).  ``reduce all``'s workers, which reduce set after set, and hosts that
 may not fork stack in-process.

@@ -1,5 +1,5 @@
 """One piece of work elsewhere: ``Child`` in a forked process (the QC plot,
-the frame statistics), ``InThread`` on a thread where forking is not safe.
+the stacking), ``InThread`` on a thread (hashing the product's data).
 
 A forked child uses the other core for work that would hold the GIL in
 this process (drawing, the statistics of frame pairs).  Fork only
