@@ -216,3 +216,25 @@ def test_without_rogue_samples_stacked_clipping_still_rejects_a_far_group():
     assert r.flux[0] == pytest.approx(10.0) and r.nused[0] == 3 and r.nrej[0] == 2
     r = combine([0, 8, 8, 8, 16], wide)           # range 16 > 5 * 3, ends within 15
     assert r.flux[0] == pytest.approx(8.0) and r.nused[0] == 5 and r.nrej[0] == 0
+
+
+def test_the_master_does_not_depend_on_threads_or_blocks():
+    """The kernel's threads take work items as they come; the master is the
+    same bit for bit on 1 to 7 threads and in blocks of a few rows or one."""
+    rng = np.random.default_rng(17)
+    n, ny, nx = 9, 40, 1100                   # rows of three work items, the last short
+    data = rng.normal(10.0, 3.0, (n, ny, nx)).astype(np.float32)
+    data[rng.integers(0, n, 400), rng.integers(0, ny, 400), rng.integers(0, nx, 400)] = 900.0
+    data[:, 5, 7] += 300.0                    # a hot pixel
+    m = model(n)
+    imgs = [ArrayImage(d.astype(">f4")) for d in data]
+    first = None
+    for threads in (1, 2, 3, 7):
+        for chunk in (2 * n * nx * 4 * 3, 1 << 24):
+            r = stack_frames(imgs, (1, ny, 2, nx - 1), m, (3.0, 5.0, 5), chunk, threads=threads)
+            got = [getattr(r, a) for a in ("flux", "err", "nused", "qual", "nrej")]
+            if first is None:
+                first = got
+                assert (r.nrej > 0).sum() > 100
+            for a, b in zip(first, got, strict=True):
+                np.testing.assert_array_equal(a, b)
