@@ -22,6 +22,15 @@
 #define MAX(a, b) ((b) > (a) ? (b) : (a))
 #define BLOCK 512            /* pixels per work item */
 
+/* The hot loops are built for each x86-64 vector unit and the host's is
+ * chosen as the library loads (GCC's function clones, on ELF); elsewhere,
+ * for the target the compiler builds for. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__)
+#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
 /* The set: per-frame conversion to electrons and levels, the clipping
  * parameters and the noise model (kernel.py's Set mirrors it). */
 typedef struct {
@@ -72,7 +81,7 @@ static inline int rogue(double x, int64_t f, const soxs_set *s)
 
 /* w values stored as `type` at src into dst, as numpy converts them to
  * float32 (a byte swap, then C's conversion); on vector lanes, as scan. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+VECTOR_CLONES
 static void decode(const char *src, int32_t type, int64_t w, float *restrict dst)
 {
 #define SWAPPED(T, U, SWAP)                                                     \
@@ -328,7 +337,7 @@ static int64_t stack_clip(double *kept, int64_t m, const soxs_set *s, double *ba
  * counts, (sum, least, greatest) and flags, in electrons, as gather collects
  * them pixel by pixel.  Branch-free, so it runs on SIMD lanes; built for
  * the widest vector unit the host has. */
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+VECTOR_CLONES
 static void scan(const float *restrict row, int64_t w, int64_t f, const soxs_set *s,
                  const float *restrict off, int32_t *restrict nvalid,
                  int32_t *restrict nrogue, double *restrict total, double *restrict lo,
