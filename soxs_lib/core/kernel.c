@@ -1,9 +1,10 @@
 /* The compiled core of soxs_mdark: per-pixel clipping and combining of a dark
  * stack (sort.c holds the sort and selection of the frame and master
  * statistics).  It is plain C with POSIX threads, built with sort.c as the
- * extension soxs_lib.core._kernel and called through ctypes (soxs_lib/core/kernel.py holds the contract, the
- * algorithm's description and the Python side of every call), so a process
- * that uses it loads it in a millisecond and no JIT runs at any time.
+ * extension soxs_lib.core._kernel and called through ctypes (kernel.py holds
+ * the contract, the algorithm's description and the Python side of every
+ * call), so a process that uses it loads it in a millisecond and no JIT runs
+ * at any time.
  *
  * Floating point: every operation is IEEE, in the order written (the build
  * turns off contraction into fused multiply-adds); each median is the one a
@@ -32,7 +33,7 @@
 #endif
 
 /* The set: per-frame conversion to electrons and levels, the clipping
- * parameters and the noise model (kernel.py's Set mirrors it). */
+ * parameters and the noise model (kernel.py's _Set mirrors it). */
 typedef struct {
     const double *scale, *offset, *satv, *level, *fsigma;  /* nframes each */
     int64_t nframes, iterations;
@@ -46,7 +47,7 @@ enum { F4, F4BE, F8BE, U1, I2BE, I4BE, I8BE };
 static const int64_t ITEMSIZE[] = {4, 4, 8, 1, 2, 4, 8};
 
 /* A block of rows of the region of all frames, in their stored type, and
- * where the master goes (kernel.py's Block mirrors it); each output array
+ * where the master goes (kernel.py's _Block mirrors it); each output array
  * holds nrows x ncol values, contiguous. */
 typedef struct {
     const char *const *rows;     /* per frame: the block's first value */
@@ -64,9 +65,27 @@ static inline double sigma_at(double med, const soxs_set *s)
     return sqrt(s->s_t2 + MAX(med - s->lbar, 0.0));
 }
 
+/* Neither NaN nor infinite: those give NaN, a test without a branch. */
+static inline int finite_value(float raw)
+{
+    return (raw - raw) == 0.0f;
+}
+
 static inline int usable(float raw, int64_t f, const soxs_set *s)
 {
-    return isfinite(raw) & ((double)raw < s->satv[f]);
+    return finite_value(raw) & ((double)raw < s->satv[f]);
+}
+
+/* The least and greatest of v[:m] (min and max keep the first of equals). */
+static inline void extremes(const double *v, int64_t m, double *lo, double *hi)
+{
+    double a = INFINITY, b = -INFINITY;
+    for (int64_t j = 0; j < m; j++) {
+        a = MIN(a, v[j]);
+        b = MAX(b, v[j]);
+    }
+    *lo = a;
+    *hi = b;
 }
 
 static inline double electrons(float raw, int64_t f, const soxs_set *s, float off)
@@ -143,11 +162,8 @@ static int64_t gather(const float *tile, int64_t i, float off, const soxs_set *s
 static int bracket(const double *v, int64_t m, int64_t k, int64_t u, double *pa, double *pb,
                    int64_t *pbelow)
 {
-    double a = INFINITY, b = -INFINITY;
-    for (int64_t j = 0; j < m; j++) {
-        a = MIN(a, v[j]);
-        b = MAX(b, v[j]);
-    }
+    double a, b;
+    extremes(v, m, &a, &b);
     int64_t below = 0, above = 0;
     int split = 0;
     while (m - below - above > 8) {
@@ -226,23 +242,28 @@ static inline double least_limit(double lo, const soxs_set *s)
     return s->kstack * sigma_at(lo, s) * (1.0 - 1e-9);
 }
 
-/* Whether stacked clipping keeps all n samples, without a median: each is
- * within least_limit of both ends when at most (n - 1) / 2 are not. */
+/* keeps_all's verdict on n samples, far_lo of them farther than lim below
+ * the greatest and far_hi above the least: each is within lim of both ends
+ * when at most (n - 1) / 2 are not. */
+static inline int few_far(double lim, int64_t far_lo, int64_t far_hi, int64_t n)
+{
+    int64_t k = (n - 1) / 2;
+    return lim >= 0.0 && far_lo <= k && far_hi <= k;
+}
+
+/* Whether stacked clipping keeps all n samples, without a median: few_far
+ * at least_limit. */
 static int keeps_all(const double *vals, int64_t n, const soxs_set *s)
 {
-    double lo = INFINITY, hi = -INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-        lo = MIN(lo, vals[j]);
-        hi = MAX(hi, vals[j]);
-    }
+    double lo, hi;
+    extremes(vals, n, &lo, &hi);
     double lim = least_limit(lo, s);
     int64_t far_lo = 0, far_hi = 0;
     for (int64_t j = 0; j < n; j++) {
         far_lo += (hi - vals[j]) > lim;
         far_hi += (vals[j] - lo) > lim;
     }
-    int64_t k = (n - 1) / 2;
-    return lim >= 0.0 && far_lo <= k && far_hi <= k;
+    return few_far(lim, far_lo, far_hi, n);
 }
 
 /* Whether frame clipping keeps every rogue sample of the n, without the
@@ -253,11 +274,8 @@ static int keeps_all(const double *vals, int64_t n, const soxs_set *s)
 static int keeps_rogues(const double *vals, const int64_t *fidx, int64_t n,
                         const double *clean, int64_t nclean, const soxs_set *s)
 {
-    double lo = INFINITY, hi = -INFINITY;
-    for (int64_t j = 0; j < nclean; j++) {
-        lo = MIN(lo, clean[j]);
-        hi = MAX(hi, clean[j]);
-    }
+    double lo, hi;
+    extremes(clean, nclean, &lo, &hi);
     double lim = s->kframe * sigma_at(lo, s);
     for (int64_t j = 0; j < n; j++)
         if (rogue(vals[j], fidx[j], s) && (fabs(vals[j] - lo) > lim || fabs(vals[j] - hi) > lim))
@@ -280,8 +298,7 @@ static int tile_keeps_all(const float *tile, int64_t i, float off, const soxs_se
         far_lo += ok & ((hi - x) > lim);
         far_hi += ok & ((x - lo) > lim);
     }
-    int64_t k = (n - 1) / 2;
-    return lim >= 0.0 && far_lo <= k && far_hi <= k;
+    return few_far(lim, far_lo, far_hi, n);
 }
 
 /* Frame clipping of the n samples: the number kept, in kept in frame order
@@ -348,7 +365,7 @@ static void scan(const float *restrict row, int64_t w, int64_t f, const soxs_set
     const uint8_t sat = s->saturated, bad = s->badinput;
     for (int64_t i = 0; i < w; i++) {
         float raw = row[i];
-        int fin = (raw - raw) == 0.0f;      /* NaN and infinities give NaN */
+        int fin = finite_value(raw);
         int ok = fin & ((double)raw < satv);
         double x = (double)raw * scale + offset - (double)off[i];
         nvalid[i] += ok;
