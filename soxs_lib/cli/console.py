@@ -49,8 +49,8 @@ def keep_freed_memory() -> None:
 
 def entry() -> None:
     """Run ``cli.main`` with the signals taken, then exit without the
-    interpreter's teardown, which would only collect astropy's and
-    matplotlib's modules (everything is written, closed and flushed by then); never
+    interpreter's teardown, which would only collect astropy's modules
+    (everything is written, closed and flushed by then); never
     returns."""
     # the subcommand: the first argument that is not one of soxs's flags (-V, -x)
     command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
